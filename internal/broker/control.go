@@ -1,0 +1,4 @@
+package broker
+
+// controlState is owned by the control plane: topics, configs, metadata.
+type controlState struct{}

@@ -1,0 +1,4 @@
+package broker
+
+// dataState is owned by the data path: producer ids, fetch sessions.
+type dataState struct{}
