@@ -2,26 +2,54 @@ package partition
 
 // This file is the contract between the partition and its callers: the
 // topic registry (Open/Close/Delete/SetConfig), the produce handler
-// (Produce) and the fetch-side handlers (Read, offsets, Watch). Bodies are
-// placeholders until the data path lands; signatures are what callers code
-// against.
+// (Produce) and the fetch-side handlers (Read, offsets, Watch).
+//
+// Locking: two locks, always taken in this order.
+//
+//   - appendMu serialises the write path: the idempotence checks, the
+//     storage append and the producer-state update happen as one step, so
+//     two retries of one batch can never both be written. It also guards
+//     the producer table and the snapshot bookkeeping. It is held across
+//     the storage append (and so across its fsync).
+//   - mu guards the small shared state readers need: config, role, leader
+//     epoch, closed flag and the waiter set. No I/O happens under mu.
+//
+// The high watermark is an atomic written only under mu, so the fetch path
+// reads it without a lock.
 
 import (
-	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gregor-log/gregor/internal/storage"
 )
 
 // Errors the produce path returns; the broker maps each to its Kafka code.
+// Batches that are not valid v2 batches (bad CRC, lengths, records that do
+// not parse) fail with record.ErrCorrupt (CORRUPT_MESSAGE).
 var (
 	ErrMessageTooLarge      = errors.New("partition: batch larger than max.message.bytes") // MESSAGE_TOO_LARGE
 	ErrOutOfOrderSequence   = errors.New("partition: out of order sequence number")        // OUT_OF_ORDER_SEQUENCE_NUMBER
 	ErrInvalidProducerEpoch = errors.New("partition: producer epoch is fenced")            // INVALID_PRODUCER_EPOCH
-	ErrUnknownProducerID    = errors.New("partition: unknown producer id")                 // UNKNOWN_PRODUCER_ID
-	ErrInvalidRecord        = errors.New("partition: invalid record")                      // INVALID_RECORD
-	ErrInvalidTimestamp     = errors.New("partition: timestamp out of range")              // INVALID_TIMESTAMP
-	ErrTransactionsDisabled = errors.New("partition: transactional batches not supported") // TRANSACTIONAL_ID_AUTHORIZATION_FAILED or similar, see Produce
+	// ErrUnknownProducerID is kept for the protocol mapping but never
+	// returned: since KIP-360 an unknown producer is accepted (producers.go).
+	ErrUnknownProducerID = errors.New("partition: unknown producer id") // UNKNOWN_PRODUCER_ID
+	// ErrInvalidRecord: a well-formed batch the broker refuses: message
+	// format v0/v1 (magic != 2), a control batch sent by a client, a record
+	// count that disagrees with the offset range, an idempotent batch with a
+	// negative sequence or epoch, a null key on a compacted topic, or an
+	// empty records field.
+	ErrInvalidRecord    = errors.New("partition: invalid record")         // INVALID_RECORD
+	ErrInvalidTimestamp = errors.New("partition: timestamp out of range") // INVALID_TIMESTAMP
+	// ErrTransactionsDisabled: transactional batches are refused until
+	// transactions exist. The broker answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+	// which every client surfaces as a clear, non-retriable error (the same
+	// code InitProducerId answers for a transactional id), instead of a
+	// retriable code a client would loop on.
+	ErrTransactionsDisabled = errors.New("partition: transactional batches not supported") // TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 	ErrNotLeader            = errors.New("partition: not the leader")                      // NOT_LEADER_OR_FOLLOWER
 	ErrClosed               = errors.New("partition: closed")                              // retriable
 )
@@ -30,10 +58,14 @@ var (
 // produce path enforces.
 type Config struct {
 	Storage         storage.Config
-	MaxMessageBytes int32 // max.message.bytes: largest batch accepted
+	MaxMessageBytes int32 // max.message.bytes: largest batch accepted (0: no limit)
 	LogAppendTime   bool  // message.timestamp.type=LogAppendTime
 	// Compacted is cleanup.policy containing compact: records need keys.
 	Compacted bool
+	// ProducerIDExpirationMs is producer.id.expiration.ms (0: one day).
+	ProducerIDExpirationMs int64
+	// MaxProducers bounds the producer-state map (0: DefaultMaxProducers).
+	MaxProducers int
 }
 
 // Partition is one replica of one partition on this broker.
@@ -41,80 +73,215 @@ type Partition struct {
 	Topic string
 	Index int32
 	Log   *storage.Log
+
+	dir string
+	now func() time.Time // the clock; a field so tests can move it
+
+	// highWatermark is written only under mu; read without a lock.
+	highWatermark atomic.Int64
+
+	appendMu sync.Mutex
+	// Guarded by appendMu.
+	producers          *producerTable
+	pending            []pendingProducer // scratch for one Produce, reused
+	duplicates         []bool            // scratch for one Produce, reused
+	bytesSinceSnapshot int64
+
+	mu struct {
+		sync.Mutex
+		cfg         Config
+		leader      bool
+		leaderEpoch int32
+		closed      bool
+		waiters     map[*Waiter]struct{}
+	}
 }
 
 // Open opens the partition's log in dir (created if missing) and restores
-// its producer state.
+// its producer state from the newest usable snapshot plus the batches after
+// it. On a single node the replica is the leader at epoch 0, and everything
+// in the recovered log is committed: the high watermark starts at the log
+// end offset.
 func Open(dir, topic string, index int32, cfg Config) (*Partition, error) {
-	return nil, errors.New("partition: not implemented")
+	log, err := storage.Open(dir, cfg.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: %w", topic, index, err)
+	}
+	p := &Partition{
+		Topic:     topic,
+		Index:     index,
+		Log:       log,
+		dir:       dir,
+		now:       time.Now,
+		producers: newProducerTable(cfg.MaxProducers, cfg.ProducerIDExpirationMs),
+	}
+	p.mu.cfg = cfg
+	p.mu.leader = true
+	p.mu.waiters = make(map[*Waiter]struct{})
+	if err := p.restoreProducers(); err != nil {
+		return nil, errors.Join(fmt.Errorf("partition %s-%d: restoring producer state: %w", topic, index, err), log.Close())
+	}
+	p.highWatermark.Store(log.LogEndOffset())
+	return p, nil
 }
 
-// Close closes the partition's files; parked requests are woken with ErrClosed.
-func (p *Partition) Close() error { return nil }
+// Close closes the partition's files; parked requests are woken with
+// ErrClosed. A clean close leaves a producer-state snapshot at the log end
+// offset, so the next Open does not scan the log. Close is idempotent.
+func (p *Partition) Close() error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if !p.markClosed() {
+		return nil
+	}
+	leo := p.Log.LogEndOffset()
+	if err := p.Log.Close(); err != nil {
+		return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
+	}
+	// After the log is flushed and closed, so the snapshot never claims an
+	// offset the log could lose.
+	if err := p.writeSnapshotLocked(leo); err != nil {
+		return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
+	}
+	return nil
+}
 
 // Delete closes the partition and removes its data.
-func (p *Partition) Delete() error { return nil }
-
-// SetConfig applies changed topic configs to the open partition.
-func (p *Partition) SetConfig(cfg Config) {}
-
-// ProduceResult is what a produce to one partition answers.
-type ProduceResult struct {
-	BaseOffset     int64
-	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
-	LogStartOffset int64
+func (p *Partition) Delete() error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.markClosed()
+	return p.Log.Delete()
 }
 
-// Produce validates and appends the batches of one partition of a produce
-// request (the records field: one or more v2 batches). acks 0 and 1 return
-// once the leader has the data (durable under the flush policy); acks -1
-// also waits until the high watermark covers it (all of the ISR), or until
-// ctx ends. A retried idempotent batch that duplicates one of the last five
-// of its producer returns the original offsets without writing.
-func (p *Partition) Produce(ctx context.Context, batches []byte, acks int16) (ProduceResult, error) {
-	return ProduceResult{}, errors.New("partition: not implemented")
+// markClosed flags the partition closed and wakes every waiter; it reports
+// whether this call closed it.
+func (p *Partition) markClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.closed {
+		return false
+	}
+	p.mu.closed = true
+	p.notifyLocked()
+	clear(p.mu.waiters)
+	return true
+}
+
+func (p *Partition) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.closed
+}
+
+// SetConfig applies changed topic configs to the open partition. Storage
+// settings take effect when the log is next opened.
+func (p *Partition) SetConfig(cfg Config) {
+	p.appendMu.Lock()
+	p.producers.configure(cfg.MaxProducers, cfg.ProducerIDExpirationMs)
+	p.appendMu.Unlock()
+	p.mu.Lock()
+	p.mu.cfg = cfg
+	p.mu.Unlock()
+}
+
+func (p *Partition) config() Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.cfg
+}
+
+// BecomeLeader makes this replica the partition's leader at epoch; appends
+// are stamped with it. This is the seam for replication (issue #5): on a
+// single node the replica is the leader at epoch 0 from Open on, and
+// nothing about the role is persisted.
+func (p *Partition) BecomeLeader(epoch int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.leader, p.mu.leaderEpoch = true, epoch
+	p.notifyLocked()
+}
+
+// BecomeFollower makes this replica a follower at epoch: produces are
+// refused with ErrNotLeader and parked acks=all produces give up.
+func (p *Partition) BecomeFollower(epoch int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.leader, p.mu.leaderEpoch = false, epoch
+	p.notifyLocked()
+}
+
+// IsLeader reports whether this replica is the partition's leader.
+func (p *Partition) IsLeader() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.leader
+}
+
+// leaderEpochForAppend returns the epoch to stamp on appended batches, or
+// why this replica may not append.
+func (p *Partition) leaderEpochForAppend() (int32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.mu.closed:
+		return 0, ErrClosed
+	case !p.mu.leader:
+		return 0, ErrNotLeader
+	}
+	return p.mu.leaderEpoch, nil
 }
 
 // HighWatermark is the offset below which every record is committed:
-// consumers read only below it.
-func (p *Partition) HighWatermark() int64 { return 0 }
+// consumers read only below it. On a single node it is the end of what the
+// log holds durably under the flush policy.
+func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
 
 // LastStableOffset is the high watermark until transactions exist.
-func (p *Partition) LastStableOffset() int64 { return 0 }
+func (p *Partition) LastStableOffset() int64 { return p.highWatermark.Load() }
 
 // LogStartOffset and LogEndOffset are the log's.
-func (p *Partition) LogStartOffset() int64 { return 0 }
-func (p *Partition) LogEndOffset() int64   { return 0 }
+func (p *Partition) LogStartOffset() int64 { return p.Log.LogStartOffset() }
+func (p *Partition) LogEndOffset() int64   { return p.Log.LogEndOffset() }
 
 // LeaderEpoch is the partition's current leader epoch.
-func (p *Partition) LeaderEpoch() int32 { return 0 }
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.leaderEpoch
+}
 
 // Read returns whole batches from offset, at most maxBytes (at least one
-// batch when minOneBatch), none at or beyond upTo (the high watermark for
-// consumers, the log end for followers).
+// batch when the first is larger), none at or beyond upTo (the high
+// watermark for consumers, the log end for followers). Errors are the
+// storage's: storage.ErrOffsetOutOfRange, storage.ErrClosed, ...
 func (p *Partition) Read(offset int64, maxBytes int32, upTo int64) (storage.Slice, error) {
-	return storage.Slice{}, errors.New("partition: not implemented")
+	return p.Log.Read(offset, maxBytes, upTo)
 }
 
 // DeleteRecordsBefore moves the log start offset to offset (-1: the high
-// watermark); offsets above the high watermark are out of range.
+// watermark); offsets above the high watermark are out of range
+// (storage.ErrOffsetOutOfRange). Moving it backwards is a no-op. Producers
+// whose batches are all below the new start are forgotten, as Kafka does.
 func (p *Partition) DeleteRecordsBefore(offset int64) (logStartOffset int64, err error) {
-	return 0, errors.New("partition: not implemented")
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.isClosed() {
+		return 0, ErrClosed
+	}
+	hw := p.highWatermark.Load()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return 0, fmt.Errorf("%w: delete records before %d, high watermark is %d", storage.ErrOffsetOutOfRange, offset, hw)
+	}
+	if offset > p.Log.LogStartOffset() {
+		if err := p.Log.DeleteRecordsBefore(offset); err != nil {
+			return 0, err
+		}
+	}
+	lso := p.Log.LogStartOffset()
+	p.producers.removeBefore(lso)
+	return lso, nil
 }
-
-// Waiter is the purgatory's ticket: a request parked on several partitions
-// registers one Waiter with each (Watch) and is signalled on C when any of
-// them moves its high watermark or log end offset. C has room for one
-// signal; further signals while one is pending are dropped, so a slow
-// waiter never blocks an append.
-type Waiter struct {
-	C chan struct{}
-}
-
-// NewWaiter returns a Waiter ready to Watch partitions.
-func NewWaiter() *Waiter { return &Waiter{C: make(chan struct{}, 1)} }
-
-// Watch registers w to be signalled by this partition; Unwatch removes it.
-// Every Watch must be paired with an Unwatch.
-func (p *Partition) Watch(w *Waiter)   {}
-func (p *Partition) Unwatch(w *Waiter) {}
