@@ -23,4 +23,35 @@
 //
 // Because the CRC starts at attributes, the broker can assign baseOffset and
 // partitionLeaderEpoch in place without touching the CRC or the records.
+//
+// The records block is recordCount records, compressed together as one
+// stream when the codec is not none. Each record is:
+//
+//	length          varint   bytes after this field
+//	attributes      int8     unused
+//	timestampDelta  varlong  from baseTimestamp
+//	offsetDelta     varint   from baseOffset; 0, 1, 2, … as clients write
+//	key             varint length (-1 = null), bytes
+//	value           varint length (-1 = null), bytes
+//	headers         varint count, then per header:
+//	                  key varint length (never null), bytes
+//	                  value varint length (-1 = null), bytes
+//
+// varint and varlong are zig-zag encoded, at most 5 and 10 bytes.
+//
+// What the package offers, and its contract:
+//
+//   - ReadHeader, Validate and NextBatch read headers and split and check
+//     batches without allocating; BatchIter walks batches back to back.
+//   - RecordIter walks one batch's records; for an uncompressed batch it
+//     does not allocate and keys and values alias the batch.
+//   - Decompress and Compress handle every codec Kafka defines. Output is
+//     bounded by the caller's limit whatever the input claims
+//     (ErrTooLarge), so a decompression bomb costs at most that much memory.
+//   - CheckProduce applies the checks Kafka's leader makes on a produced
+//     batch; Builder writes batches (tests, control markers, compaction).
+//
+// Bytes from the network or disk never make this package panic: every
+// failure is an error wrapping ErrShort, ErrUnsupportedMagic, ErrCorrupt
+// (ErrUnsupportedCodec, ErrInvalidRecord) or ErrTooLarge.
 package record

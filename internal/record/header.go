@@ -74,32 +74,32 @@ type Header struct {
 }
 
 // Size is the total size of the batch in bytes, header included.
-func (h *Header) Size() int { return int(h.Length) + LogOverhead }
+func (h Header) Size() int { return int(h.Length) + LogOverhead }
 
 // LastOffset is the offset of the batch's last record.
-func (h *Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+func (h Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
 
 // NextOffset is the offset just after the batch.
-func (h *Header) NextOffset() int64 { return h.LastOffset() + 1 }
+func (h Header) NextOffset() int64 { return h.LastOffset() + 1 }
 
 // Codec is the compression codec of the records block.
-func (h *Header) Codec() Codec { return Codec(h.Attributes & attrCodecMask) }
+func (h Header) Codec() Codec { return Codec(h.Attributes & attrCodecMask) }
 
 // LogAppendTime reports whether the batch's timestamps were set by the broker.
-func (h *Header) LogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }
+func (h Header) LogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }
 
 // Transactional reports whether the batch is part of a transaction.
-func (h *Header) Transactional() bool { return h.Attributes&attrTransactional != 0 }
+func (h Header) Transactional() bool { return h.Attributes&attrTransactional != 0 }
 
 // Control reports whether the batch holds a control record (commit/abort marker).
-func (h *Header) Control() bool { return h.Attributes&attrControl != 0 }
+func (h Header) Control() bool { return h.Attributes&attrControl != 0 }
 
 // Idempotent reports whether the batch carries a producer id.
-func (h *Header) Idempotent() bool { return h.ProducerID >= 0 }
+func (h Header) Idempotent() bool { return h.ProducerID >= 0 }
 
 // LastSequence is the sequence number of the batch's last record, wrapping
 // at MaxInt32 as Kafka's does.
-func (h *Header) LastSequence() int32 {
+func (h Header) LastSequence() int32 {
 	if h.BaseSequence < 0 {
 		return -1
 	}
