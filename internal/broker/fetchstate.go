@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/gregor-log/gregor/internal/partition"
+	"github.com/gregor-log/gregor/internal/storage"
+)
+
+// fetchState is the broker-wide state of the read side (Fetch, ListOffsets,
+// OffsetForLeaderEpoch, DeleteRecords): the cache of incremental fetch
+// sessions (KIP-227). Its zero value is ready to use with Kafka's default
+// cache size; setFetchSessionCacheSlots applies
+// max.incremental.fetch.session.cache.slots.
+type fetchState struct {
+	fetchSessions fetchSessionCache
+}
+
+// setFetchSessionCacheSlots bounds the number of fetch sessions the broker
+// keeps (max.incremental.fetch.session.cache.slots); 0 disables sessions.
+// Call it before the broker serves requests.
+func (f *fetchState) setFetchSessionCacheSlots(n int) { f.fetchSessions.setSlots(n) }
+
+// errNoPartition is what a partitionSource returns when this broker does
+// not host the partition (UNKNOWN_TOPIC_OR_PARTITION).
+var errNoPartition = errors.New("broker: unknown topic or partition")
+
+// partitionSource is how the read-side handlers find partitions and topic
+// ids. The broker is one (brokerSource); tests use an in-memory fake, so
+// the fetch logic (limits, sessions, long poll, encoding) is tested and
+// fuzzed without the topic registry or disk.
+type partitionSource interface {
+	// servedPartition returns errNoPartition when the partition is not here.
+	servedPartition(topic string, index int32) (servedPartition, error)
+	topicNameByID(id [16]byte) (string, bool)
+	topicID(name string) ([16]byte, bool)
+}
+
+// servedPartition is the part of *partition.Partition (and its log) that
+// the read side uses.
+type servedPartition interface {
+	HighWatermark() int64
+	LastStableOffset() int64
+	LogStartOffset() int64
+	LogEndOffset() int64
+	LeaderEpoch() int32
+	IsLeader() bool
+	Read(offset int64, maxBytes int32, upTo int64) (storage.Slice, error)
+	Watch(w *partition.Waiter)
+	Unwatch(w *partition.Waiter)
+	DeleteRecordsBefore(offset int64) (logStartOffset int64, err error)
+
+	// From the log (storage.Log).
+	OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error)
+	MaxTimestamp() (timestamp, offset int64, err error)
+	EndOffsetForEpoch(epoch int32) (int32, int64)
+}
