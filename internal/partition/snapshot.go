@@ -123,6 +123,7 @@ func decodeSnapshot(b []byte, t *producerTable) (int64, error) {
 	if uint64(count)*(snapshotEntrySize+snapshotBatchSize) > uint64(len(rest)) {
 		return 0, fmt.Errorf("%w: %d producers in %d bytes", errCorruptSnapshot, count, len(rest))
 	}
+	prevPID := int64(-1)
 	for range count {
 		if len(rest) < snapshotEntrySize {
 			return 0, fmt.Errorf("%w: truncated producer", errCorruptSnapshot)
@@ -133,7 +134,9 @@ func decodeSnapshot(b []byte, t *producerTable) (int64, error) {
 		e.LastAppendMs = int64(binary.BigEndian.Uint64(rest[10:]))
 		n := int(rest[18])
 		rest = rest[snapshotEntrySize:]
-		if pid < 0 || e.Epoch < 0 || n < 1 || n > maxBatchesPerProducer || len(rest) < n*snapshotBatchSize {
+		// Producers are written in ascending id order; anything else was not
+		// written by encodeSnapshot.
+		if pid <= prevPID || e.Epoch < 0 || n < 1 || n > maxBatchesPerProducer || len(rest) < n*snapshotBatchSize {
 			return 0, fmt.Errorf("%w: producer %d", errCorruptSnapshot, pid)
 		}
 		for i := range n {
@@ -152,6 +155,7 @@ func decodeSnapshot(b []byte, t *producerTable) (int64, error) {
 			e.count++
 		}
 		t.store(pid, e, e.LastAppendMs)
+		prevPID = pid
 	}
 	if len(rest) != 0 {
 		return 0, fmt.Errorf("%w: %d trailing bytes", errCorruptSnapshot, len(rest))
