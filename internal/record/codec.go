@@ -326,6 +326,12 @@ func zstdEncoder() *zstd.Encoder {
 	return zstdEnc
 }
 
+// zstdBlockMax is the most one zstd block can produce. When DecodeAll runs out
+// of room it fails either with ErrDecoderSizeExceeded or, from inside a
+// block, with a generic error; the latter can only happen with less than a
+// block of room left, which is how we tell "needs more room" from "corrupt".
+const zstdBlockMax = 128 << 10
+
 func unzstd(dst, src []byte, limit int) ([]byte, error) {
 	guess := min(limit, max(8*len(src), 4096))
 	var fh zstd.Header
@@ -341,16 +347,22 @@ func unzstd(dst, src []byte, limit int) ([]byte, error) {
 		if cap(dst) < guess {
 			dst = make([]byte, 0, guess)
 		}
-		out, err := dec.DecodeAll(src, dst[:0:min(cap(dst), limit)])
+		room := min(cap(dst), limit)
+		out, err := dec.DecodeAll(src, dst[:0:room])
 		if err == nil {
+			if len(out) > limit { // cannot happen with the cap limit; cheap to check
+				return nil, ErrTooLarge
+			}
 			return out, nil
 		}
-		if !errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		outOfRoom := errors.Is(err, zstd.ErrDecoderSizeExceeded) || room-len(out) < zstdBlockMax
+		if !outOfRoom {
 			return nil, err
 		}
-		if cap(dst) >= limit {
+		if room >= limit {
 			return nil, ErrTooLarge
 		}
-		guess = min(limit, 2*cap(dst))
+		guess = min(limit, 2*room)
+		dst = out[:0]
 	}
 }
