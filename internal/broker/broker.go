@@ -2,9 +2,20 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
 
+	"github.com/gregor-log/gregor/internal/config"
+	"github.com/gregor-log/gregor/internal/metadata"
 	"github.com/gregor-log/gregor/internal/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -31,6 +42,16 @@ func register(key kmsg.Key, minVersion, maxVersion int16, fn handlerFunc) {
 	apis[int16(key)] = api{key: int16(key), minVersion: minVersion, maxVersion: maxVersion, handle: fn}
 }
 
+// apiRanges lists the registered APIs for the wire server, sorted by key.
+func apiRanges() []wire.APIRange {
+	out := make([]wire.APIRange, 0, len(apis))
+	for _, a := range apis {
+		out = append(out, wire.APIRange{Key: a.key, MinVersion: a.minVersion, MaxVersion: a.maxVersion})
+	}
+	slices.SortFunc(out, func(a, b wire.APIRange) int { return int(a.Key) - int(b.Key) })
+	return out
+}
+
 // Broker is one node: its topics and partitions, and the handlers for every
 // API. State is grouped by owner: controlState (topics, configs, metadata)
 // and dataState (produce/fetch: producer ids, fetch sessions).
@@ -38,4 +59,200 @@ type Broker struct {
 	log *slog.Logger
 	controlState
 	dataState
+}
+
+var _ wire.Handler = (*Broker)(nil)
+
+// metadataDirName is the metadata log's directory under log.dirs, named as
+// KRaft names its own; the topic name __cluster_metadata is reserved.
+const metadataDirName = "__cluster_metadata-0"
+
+// lockFileName is flocked by the running broker so that a second one on
+// the same data directory fails fast instead of corrupting it.
+const lockFileName = ".lock"
+
+// New opens the data directory: the metadata log and every partition it
+// lists. It binds nothing; Start does.
+func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{log: logger.With("node", cfg.NodeID)}
+	b.cfg = cfg
+	dir := cfg.LogDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	b.lockFile = lock
+
+	store, torn, err := metadata.OpenLocal(filepath.Join(dir, metadataDirName))
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if torn > 0 {
+		b.log.Warn("metadata log had a torn tail; truncated", "bytes", torn)
+	}
+	b.store = store
+	if store.Image().ClusterID == "" {
+		if err := store.Append(&metadata.ClusterRecord{ClusterID: metadata.NewClusterID()}); err != nil {
+			store.Close()
+			lock.Close()
+			return nil, err
+		}
+	}
+	img := store.Image()
+	b.log.Info("metadata loaded", "cluster_id", img.ClusterID, "topics", img.NumTopics(), "records", img.Offset)
+
+	b.metrics = prometheus.NewRegistry()
+	b.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b.wireMetrics = wire.NewMetrics(b.metrics)
+	b.registerControlMetrics()
+
+	b.removeOrphans(img)
+	b.reconcile(img)
+	b.server = wire.NewServer(b, wire.Options{
+		MaxRequestBytes: cfg.SocketRequestMaxBytes,
+		APIs:            apiRanges(),
+		IdleTimeout:     msDuration(cfg.ConnectionsMaxIdleMs),
+		Logger:          b.log,
+		Metrics:         b.wireMetrics,
+	})
+	return b, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("broker: data directory %s is in use by another broker: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Handle implements wire.Handler: it dispatches to the API's handler.
+func (b *Broker) Handle(ctx context.Context, req *wire.Request) (any, error) {
+	a, ok := apis[req.Key]
+	if !ok || req.Version < a.minVersion || req.Version > a.maxVersion {
+		// The wire server refuses these before decoding; reaching here is a bug.
+		return nil, fmt.Errorf("broker: %s v%d not implemented", kmsg.Key(req.Key).Name(), req.Version)
+	}
+	return a.handle(ctx, b, req)
+}
+
+// Start binds the listeners (logging each address) and serves them in the
+// background. ctx bounds only the binding; Close stops the broker.
+func (b *Broker) Start(ctx context.Context) error {
+	b.lifecycle.Lock()
+	if b.lifecycle.closed {
+		b.lifecycle.Unlock()
+		return errors.New("broker: closed")
+	}
+	if b.lifecycle.started {
+		b.lifecycle.Unlock()
+		return errors.New("broker: already started")
+	}
+	b.lifecycle.started = true
+	b.lifecycle.Unlock()
+
+	lns, err := b.listen(ctx)
+	if err != nil {
+		return err
+	}
+	advertised := b.advertisedEndpoints(lns)
+	b.lifecycle.Lock()
+	b.lifecycle.listeners = lns
+	b.lifecycle.advertised = advertised
+	closed := b.lifecycle.closed
+	b.lifecycle.Unlock()
+	if closed {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return errors.New("broker: closed")
+	}
+	if err := b.registerSelf(advertised); err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	for _, ln := range lns {
+		b.log.Info("listening", "addr", ln.Addr().String())
+		go b.server.Serve(ln)
+	}
+	return nil
+}
+
+// registerSelf records this broker's registration in the metadata when it
+// changed (new endpoints, rack).
+func (b *Broker) registerSelf(endpoints []metadata.Endpoint) error {
+	b.controlMu.Lock()
+	defer b.controlMu.Unlock()
+	rec := &metadata.BrokerRecord{NodeID: b.cfg.NodeID, Rack: b.cfg.BrokerRack, Endpoints: endpoints}
+	if cur, ok := b.store.Image().Broker(rec.NodeID); ok && cur.Rack == rec.Rack && slices.Equal(cur.Endpoints, rec.Endpoints) {
+		return nil
+	}
+	return b.store.Append(rec)
+}
+
+// Addrs returns the bound listener addresses (tests bind port 0).
+func (b *Broker) Addrs() []net.Addr {
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
+	out := make([]net.Addr, len(b.lifecycle.listeners))
+	for i, ln := range b.lifecycle.listeners {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// Metrics is this broker's Prometheus registry.
+func (b *Broker) Metrics() *prometheus.Registry { return b.metrics }
+
+// Healthy returns nil while the broker is started and its metadata log
+// writable.
+func (b *Broker) Healthy() error {
+	b.lifecycle.Lock()
+	started, closed := b.lifecycle.started, b.lifecycle.closed
+	b.lifecycle.Unlock()
+	switch {
+	case closed:
+		return errors.New("broker: closed")
+	case !started:
+		return errors.New("broker: not started")
+	}
+	if s, ok := b.store.(*metadata.LocalStore); ok && s.Broken() {
+		return errors.New("broker: metadata log is not writable")
+	}
+	return nil
+}
+
+// Close stops accepting, closes every connection (cancelling requests in
+// flight), then closes the partitions and the metadata log. It may be
+// called more than once.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.lifecycle.Lock()
+		b.lifecycle.closed = true
+		b.lifecycle.Unlock()
+		errs := []error{b.server.Close()}
+		b.controlMu.Lock()
+		errs = append(errs, b.closePartitions(), b.store.Close())
+		b.controlMu.Unlock()
+		errs = append(errs, b.lockFile.Close())
+		b.closeErr = errors.Join(errs...)
+		b.log.Info("broker closed")
+	})
+	return b.closeErr
 }

@@ -1,0 +1,33 @@
+// Package metadata owns the cluster's metadata as a log of records
+// (topics, partitions with their replicas, ISR, leader and epochs, configs,
+// brokers, the cluster id) and the Image they build.
+//
+// The contract, which the future Raft quorum keeps:
+//
+//  1. Records are appended in batches; a batch is applied whole or not at
+//     all (Store.Append).
+//  2. Apply is a pure function from (*Image, records) to a new *Image. It
+//     rejects records that do not fit the image (ErrInvalidRecord), so a
+//     bad batch is refused before it is written.
+//  3. An Image is immutable once published: maps are copied on write, so
+//     readers take Store.Image() and use it without locks, for as long as
+//     they like.
+//  4. Store.Changed returns a channel closed when a newer Image is
+//     published, so watchers wait instead of polling.
+//
+// LocalStore is the single-node Store: it appends each batch to one file,
+// framed as
+//
+//	offset size field
+//	     0    4 length of payload (big endian)
+//	     4    4 CRC32C (Castagnoli) of payload
+//	     8    … payload: uvarint record count, then per record a uvarint
+//	            length and the record's bytes (type, version, fields)
+//
+// and fsyncs before Append returns. On open it replays the file; a torn or
+// corrupt tail (a crash during a write) is truncated. Snapshots are not
+// needed at this size: replay reads the whole log. The hook for them is
+// Image.Offset, the number of records applied, which a snapshot would
+// record so replay can start after it. A Raft-backed Store replaces
+// LocalStore behind the same interface.
+package metadata

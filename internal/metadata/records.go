@@ -1,0 +1,322 @@
+package metadata
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// RecordType identifies a record's kind in its encoding. Values are
+// persisted: never reuse or renumber them.
+type RecordType uint8
+
+const (
+	TypeCluster     RecordType = 1
+	TypeBroker      RecordType = 2
+	TypeTopic       RecordType = 3
+	TypePartition   RecordType = 4
+	TypeConfig      RecordType = 5
+	TypeRemoveTopic RecordType = 6
+)
+
+// ErrCorrupt: bytes that do not decode as a record.
+var ErrCorrupt = errors.New("metadata: corrupt record")
+
+// Record is one entry of the metadata log.
+type Record interface {
+	Type() RecordType
+	// appendBody appends the fields (not the type and version bytes).
+	appendBody(dst []byte) []byte
+}
+
+// TopicID is a topic's UUID, as Kafka's topic ids (KIP-516).
+type TopicID [16]byte
+
+// ClusterRecord sets the cluster id; it is the first record of a new log.
+type ClusterRecord struct {
+	ClusterID string
+}
+
+// Endpoint is one advertised listener of a broker.
+type Endpoint struct {
+	Name string // listener name, PLAINTEXT
+	Host string
+	Port int32
+}
+
+// BrokerRecord registers a broker (or updates its registration).
+type BrokerRecord struct {
+	NodeID    int32
+	Rack      string // "" for none
+	Endpoints []Endpoint
+}
+
+// TopicRecord creates a topic. Its partitions follow as PartitionRecords
+// in the same batch.
+type TopicRecord struct {
+	Name    string
+	ID      TopicID
+	Configs map[string]string // topic overrides, Kafka names
+}
+
+// PartitionRecord creates or replaces one partition's assignment and
+// leadership. PartitionEpoch increases with every change of the record.
+type PartitionRecord struct {
+	TopicID        TopicID
+	Partition      int32
+	Replicas       []int32
+	ISR            []int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+// ConfigResource is the kind of thing a ConfigRecord configures, with
+// Kafka's resource type codes.
+type ConfigResource int8
+
+const (
+	ConfigResourceTopic  ConfigResource = 2
+	ConfigResourceBroker ConfigResource = 4
+)
+
+// ConfigRecord sets (Value != nil) or deletes (Value == nil) one config of
+// a topic (ResourceName: the topic's name) or broker (the node id, or ""
+// for the cluster-wide default).
+type ConfigRecord struct {
+	Resource     ConfigResource
+	ResourceName string
+	Name         string
+	Value        *string
+}
+
+// RemoveTopicRecord deletes a topic, its partitions and its configs.
+type RemoveTopicRecord struct {
+	ID TopicID
+}
+
+func (*ClusterRecord) Type() RecordType     { return TypeCluster }
+func (*BrokerRecord) Type() RecordType      { return TypeBroker }
+func (*TopicRecord) Type() RecordType       { return TypeTopic }
+func (*PartitionRecord) Type() RecordType   { return TypePartition }
+func (*ConfigRecord) Type() RecordType      { return TypeConfig }
+func (*RemoveTopicRecord) Type() RecordType { return TypeRemoveTopic }
+
+// recordVersion is the encoding version of every record type today; a
+// field added later bumps it for that type.
+const recordVersion = 0
+
+// AppendRecord appends r's encoding: type, version, fields.
+func AppendRecord(dst []byte, r Record) []byte {
+	dst = append(dst, byte(r.Type()), recordVersion)
+	return r.appendBody(dst)
+}
+
+func (r *ClusterRecord) appendBody(dst []byte) []byte { return appendString(dst, r.ClusterID) }
+
+func (r *BrokerRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.NodeID))
+	dst = appendString(dst, r.Rack)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Endpoints)))
+	for _, e := range r.Endpoints {
+		dst = appendString(dst, e.Name)
+		dst = appendString(dst, e.Host)
+		dst = binary.AppendVarint(dst, int64(e.Port))
+	}
+	return dst
+}
+
+func (r *TopicRecord) appendBody(dst []byte) []byte {
+	dst = appendString(dst, r.Name)
+	dst = append(dst, r.ID[:]...)
+	keys := make([]string, 0, len(r.Configs))
+	for k := range r.Configs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic bytes
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for _, k := range keys {
+		dst = appendString(dst, k)
+		dst = appendString(dst, r.Configs[k])
+	}
+	return dst
+}
+
+func (r *PartitionRecord) appendBody(dst []byte) []byte {
+	dst = append(dst, r.TopicID[:]...)
+	dst = binary.AppendVarint(dst, int64(r.Partition))
+	dst = appendInt32s(dst, r.Replicas)
+	dst = appendInt32s(dst, r.ISR)
+	dst = binary.AppendVarint(dst, int64(r.Leader))
+	dst = binary.AppendVarint(dst, int64(r.LeaderEpoch))
+	return binary.AppendVarint(dst, int64(r.PartitionEpoch))
+}
+
+func (r *ConfigRecord) appendBody(dst []byte) []byte {
+	dst = append(dst, byte(r.Resource))
+	dst = appendString(dst, r.ResourceName)
+	dst = appendString(dst, r.Name)
+	if r.Value == nil {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	return appendString(dst, *r.Value)
+}
+
+func (r *RemoveTopicRecord) appendBody(dst []byte) []byte { return append(dst, r.ID[:]...) }
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendInt32s(dst []byte, vs []int32) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(vs)))
+	for _, v := range vs {
+		dst = binary.AppendVarint(dst, int64(v))
+	}
+	return dst
+}
+
+// DecodeRecord decodes one record's bytes (as written by AppendRecord),
+// which must be consumed exactly.
+func DecodeRecord(b []byte) (Record, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
+	}
+	typ, version := RecordType(b[0]), b[1]
+	if version != recordVersion {
+		return nil, fmt.Errorf("%w: type %d version %d", ErrCorrupt, typ, version)
+	}
+	d := &decoder{b: b[2:]}
+	var r Record
+	switch typ {
+	case TypeCluster:
+		r = &ClusterRecord{ClusterID: d.string()}
+	case TypeBroker:
+		br := &BrokerRecord{NodeID: d.int32(), Rack: d.string()}
+		n := d.count(3)
+		for range n {
+			br.Endpoints = append(br.Endpoints, Endpoint{Name: d.string(), Host: d.string(), Port: d.int32()})
+		}
+		r = br
+	case TypeTopic:
+		t := &TopicRecord{Name: d.string(), ID: d.id()}
+		n := d.count(2)
+		if n > 0 {
+			t.Configs = make(map[string]string, n)
+		}
+		for range n {
+			k := d.string()
+			t.Configs[k] = d.string()
+		}
+		r = t
+	case TypePartition:
+		r = &PartitionRecord{TopicID: d.id(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
+			Leader: d.int32(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+	case TypeConfig:
+		c := &ConfigRecord{Resource: ConfigResource(d.byte()), ResourceName: d.string(), Name: d.string()}
+		switch d.byte() {
+		case 0:
+		case 1:
+			v := d.string()
+			c.Value = &v
+		default:
+			d.fail()
+		}
+		r = c
+	case TypeRemoveTopic:
+		r = &RemoveTopicRecord{ID: d.id()}
+	default:
+		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, typ)
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: type %d", ErrCorrupt, typ)
+	}
+	return r, nil
+}
+
+// decoder reads fields, remembering the first failure so callers check
+// once at the end (as kbin.Reader does).
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) fail() { d.bad, d.b = true, nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int32() int32 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 || v != int64(int32(v)) {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return int32(v)
+}
+
+// count reads a list length; each element takes at least minSize bytes,
+// so a length the remaining bytes cannot hold is corrupt (and never
+// allocates).
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/minSize) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) id() (id TopicID) {
+	if len(d.b) < len(id) {
+		d.fail()
+		return id
+	}
+	copy(id[:], d.b)
+	d.b = d.b[len(id):]
+	return id
+}
+
+func (d *decoder) int32s() []int32 {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	vs := make([]int32, n)
+	for i := range vs {
+		vs[i] = d.int32()
+	}
+	return vs
+}
