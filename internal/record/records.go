@@ -172,8 +172,8 @@ func (it *RecordIter) Next() (Record, bool) {
 		it.fail("recordCount is %d, found %d records", it.h.RecordCount, it.read)
 		return Record{}, false
 	}
-	r, err := it.parse()
-	if err != "" {
+	var r Record
+	if err := it.parse(&r); err != "" {
 		it.fail("record %d: %s", it.read, err)
 		return Record{}, false
 	}
@@ -187,54 +187,53 @@ func (it *RecordIter) fail(format string, args ...any) {
 
 // parse reads one record from it.rest. It reports failure with a constant
 // string so that the success path builds no error values.
-func (it *RecordIter) parse() (Record, string) {
-	var r Record
+func (it *RecordIter) parse(r *Record) string {
 	length, n := readVarint(it.rest)
 	if n <= 0 || length < 0 || int(length) > len(it.rest)-n {
-		return r, "bad record length"
+		return "bad record length"
 	}
 	b := it.rest[n : n+int(length)]
 	it.rest = it.rest[n+int(length):]
 
 	if len(b) < 1 {
-		return r, "empty record"
+		return "empty record"
 	}
 	r.Attributes = int8(b[0])
 	b = b[1:]
 	if r.TimestampDelta, n = readVarlong(b); n <= 0 {
-		return r, "bad timestampDelta"
+		return "bad timestampDelta"
 	}
 	b = b[n:]
 	if r.OffsetDelta, n = readVarint(b); n <= 0 {
-		return r, "bad offsetDelta"
+		return "bad offsetDelta"
 	}
 	b = b[n:]
 	if r.OffsetDelta <= it.lastDelta || r.OffsetDelta > it.h.LastOffsetDelta {
-		return r, "offsetDelta out of order or past lastOffsetDelta"
+		return "offsetDelta out of order or past lastOffsetDelta"
 	}
 	it.lastDelta = r.OffsetDelta
 	var ok bool
 	if r.Key, b, ok = readBytes(b); !ok {
-		return r, "bad key"
+		return "bad key"
 	}
 	if r.Value, b, ok = readBytes(b); !ok {
-		return r, "bad value"
+		return "bad value"
 	}
 	count, n := readVarint(b)
 	// Each header takes at least two bytes, which bounds count by the
 	// bytes left before any loop runs.
 	if n <= 0 || count < 0 || int(count) > (len(b)-n)/2 {
-		return r, "bad header count"
+		return "bad header count"
 	}
 	b = b[n:]
 	r.headers = b
 	for range count {
 		if _, b, ok = readHeader(b); !ok {
-			return r, "bad header"
+			return "bad header"
 		}
 	}
 	if len(b) != 0 {
-		return r, "bytes left inside the record"
+		return "bytes left inside the record"
 	}
 	r.headerCount = int(count)
 
@@ -244,7 +243,7 @@ func (it *RecordIter) parse() (Record, string) {
 	} else {
 		r.Timestamp = it.h.BaseTimestamp + r.TimestampDelta
 	}
-	return r, ""
+	return ""
 }
 
 // Records parses every record of batch (one whole batch) into a slice; see

@@ -38,25 +38,48 @@ func unsnappy(dst, src []byte, limit int) ([]byte, error) {
 	if len(src) < xerialHeaderSize || !bytes.Equal(src[:len(xerialMagic)], xerialMagic) {
 		return snappyBlock(dst[:0], src, limit)
 	}
-	out := dst[:0]
-	rest := src[xerialHeaderSize:]
-	for len(rest) > 0 {
-		if len(rest) < 4 {
-			return nil, errXerialFraming
-		}
-		n := binary.BigEndian.Uint32(rest)
-		rest = rest[4:]
-		if uint64(n) > uint64(len(rest)) {
-			return nil, errXerialFraming
-		}
-		var err error
-		out, err = snappyBlock(out, rest[:n], limit-len(out))
+	// A first pass over the block lengths adds up the stated sizes, so a
+	// bomb is refused before any decoding and the output is allocated once.
+	total := 0
+	for rest := src[xerialHeaderSize:]; len(rest) > 0; {
+		block, next, err := xerialNext(rest)
 		if err != nil {
 			return nil, err
 		}
-		rest = rest[n:]
+		n, err := snappy.DecodedLen(block)
+		if err != nil {
+			return nil, err
+		}
+		if total += n; total > limit {
+			return nil, ErrTooLarge
+		}
+		rest = next
+	}
+	out := dst[:0]
+	if cap(out) < total {
+		out = make([]byte, 0, total)
+	}
+	for rest := src[xerialHeaderSize:]; len(rest) > 0; {
+		block, next, _ := xerialNext(rest)
+		var err error
+		if out, err = snappyBlock(out, block, limit-len(out)); err != nil {
+			return nil, err
+		}
+		rest = next
 	}
 	return out, nil
+}
+
+// xerialNext splits the first length-prefixed block off b.
+func xerialNext(b []byte) (block, rest []byte, err error) {
+	if len(b) < 4 {
+		return nil, nil, errXerialFraming
+	}
+	n := binary.BigEndian.Uint32(b)
+	if uint64(n) > uint64(len(b)-4) {
+		return nil, nil, errXerialFraming
+	}
+	return b[4 : 4+n], b[4+n:], nil
 }
 
 // snappyBlock appends the decoding of one raw snappy block to dst, refusing
@@ -70,9 +93,7 @@ func snappyBlock(dst, block []byte, limit int) ([]byte, error) {
 		return nil, ErrTooLarge
 	}
 	if cap(dst)-len(dst) < n {
-		// Grow by at least doubling so a long xerial stream of small
-		// blocks does not copy quadratically.
-		grown := make([]byte, len(dst), len(dst)+max(n, min(cap(dst), limit)))
+		grown := make([]byte, len(dst), len(dst)+n)
 		copy(grown, dst)
 		dst = grown
 	}

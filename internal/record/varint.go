@@ -11,10 +11,15 @@ import (
 // readVarint decodes a 32-bit zig-zag varint from the front of b and returns
 // it with its encoded size; n <= 0 means b is short or the value overflows.
 func readVarint(b []byte) (v int32, n int) {
+	// The one-byte case (values -64..63) is most lengths and deltas; it is
+	// kept small enough to inline.
 	if len(b) > 0 && b[0] < 0x80 {
-		u := uint32(b[0])
-		return int32(u>>1) ^ -int32(u&1), 1
+		return int32(b[0]>>1) ^ -int32(b[0]&1), 1
 	}
+	return readVarintSlow(b)
+}
+
+func readVarintSlow(b []byte) (v int32, n int) {
 	u, n := binary.Uvarint(b)
 	if n <= 0 || n > binary.MaxVarintLen32 || u > math.MaxUint32 {
 		return 0, -1
@@ -26,9 +31,12 @@ func readVarint(b []byte) (v int32, n int) {
 // readVarlong decodes a 64-bit zig-zag varint; n <= 0 on failure.
 func readVarlong(b []byte) (v int64, n int) {
 	if len(b) > 0 && b[0] < 0x80 {
-		u := uint64(b[0])
-		return int64(u>>1) ^ -int64(u&1), 1
+		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
 	}
+	return readVarlongSlow(b)
+}
+
+func readVarlongSlow(b []byte) (v int64, n int) {
 	u, n := binary.Uvarint(b)
 	if n <= 0 {
 		return 0, -1
