@@ -128,6 +128,8 @@ func (b *Broker) partitionConfig(overrides map[string]string) (partition.Config,
 		MaxMessageBytes: s.MaxMessageBytes,
 		LogAppendTime:   s.LogAppendTime,
 		Compacted:       s.Compacted,
+		// A broker-wide setting: idle producers' state expires after it.
+		ProducerIDExpirationMs: int64(b.cfg.ProducerIDExpirationMs),
 	}, err
 }
 

@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/gregor-log/gregor/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// AlterConfigs v0-v2: replaces the whole set of a topic's overrides.
+// Broker configs are static (file, env, flags) and refused here.
+func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
+
+func handleAlterConfigs(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+	r := req.Body.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	dups := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return r.Resources[i].ResourceType, r.Resources[i].ResourceName
+	})
+	for i, res := range r.Resources {
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+		var aerr *apiError
+		switch {
+		case dups[i]:
+			aerr = errorf(kerr.InvalidRequest, "Resource %s is given more than once.", res.ResourceName)
+		case res.ResourceType == kmsg.ConfigResourceTypeTopic:
+			aerr = b.alterTopicConfigs(res, r.ValidateOnly)
+		case res.ResourceType == kmsg.ConfigResourceTypeBroker:
+			aerr = b.refuseBrokerAlter(res.ResourceName)
+		default:
+			aerr = errorf(kerr.InvalidRequest, "Resource type %v is not supported.", res.ResourceType)
+		}
+		rr.ErrorCode, rr.ErrorMessage = aerr.code(), aerr.message()
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}
+
+func (b *Broker) alterTopicConfigs(res kmsg.AlterConfigsRequestResource, validateOnly bool) *apiError {
+	want := make(map[string]string, len(res.Configs))
+	for _, c := range res.Configs {
+		if _, dup := want[c.Name]; dup {
+			return errorf(kerr.InvalidRequest, "Config %s is given more than once.", c.Name)
+		}
+		if c.Value == nil {
+			return errorf(kerr.InvalidConfig, "Null value not supported for topic config %s.", c.Name)
+		}
+		want[c.Name] = *c.Value
+	}
+	return b.setTopicConfigs(res.ResourceName, want, validateOnly)
+}
+
+// refuseBrokerAlter answers a change of broker configs: they are static
+// in Gregor (read-only in DescribeConfigs); restart with new values.
+func (b *Broker) refuseBrokerAlter(name string) *apiError {
+	if aerr := b.checkBrokerResource(name); aerr != nil {
+		return aerr
+	}
+	return errorf(kerr.InvalidRequest, "Broker configs are read-only in Gregor: set them in the config file, GREGOR_* environment or flags and restart.")
+}
+
+// duplicateResources marks resources named more than once in a request.
+func duplicateResources(n int, at func(int) (kmsg.ConfigResourceType, string)) []bool {
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := make(map[key]int, n)
+	for i := range n {
+		t, name := at(i)
+		count[key{t, name}]++
+	}
+	out := make([]bool, n)
+	for i := range n {
+		t, name := at(i)
+		out[i] = count[key{t, name}] > 1
+	}
+	return out
+}
