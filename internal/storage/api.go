@@ -1,8 +1,10 @@
 package storage
 
 // This file is the contract between the storage engine and its callers (the
-// partition and broker packages). The bodies are placeholders until the
-// engine lands; the signatures are what callers code against.
+// partition and broker packages): the errors, the configuration and the
+// value types. The engine's methods live in the files named after what they
+// do (log.go, append.go, read.go, truncate.go, timestamp.go, epoch.go,
+// flush.go).
 
 import (
 	"errors"
@@ -19,34 +21,51 @@ var (
 	ErrCorruptSegment = errors.New("storage: corrupt segment")
 	// ErrClosed: the log was closed (deleted topic, shutdown).
 	ErrClosed = errors.New("storage: log closed")
+	// ErrUnexpectedOffset: a follower append (AssignOffsets false) carried a
+	// batch whose baseOffset is below the log end offset, or batches out of
+	// order. The follower must truncate (OffsetForLeaderEpoch) first.
+	ErrUnexpectedOffset = errors.New("storage: batch offset does not follow the log end offset")
+	// ErrBatchTooLarge: one batch is larger than segment.bytes, so no segment
+	// can hold it (Kafka's RECORD_BATCH_TOO_LARGE).
+	ErrBatchTooLarge = errors.New("storage: batch larger than segment.bytes")
+	// ErrInvalidBatches: the bytes given to Append are not a sequence of
+	// whole v2 batches. The partition validates produce requests first, so
+	// this means a caller bug or a corrupt replication response; the log is
+	// left untouched.
+	ErrInvalidBatches = errors.New("storage: append of malformed batches")
 )
 
 // Config holds one log's settings, named after Kafka's topic configs. The
-// broker fills it from broker defaults and topic overrides.
+// broker fills it from broker defaults and topic overrides. A zero field
+// takes the default noted next to it, so Config{} is a valid configuration.
 type Config struct {
-	SegmentBytes       int64         // segment.bytes
+	SegmentBytes int64 // segment.bytes (default 1 GiB, at most 2 GiB-1)
+	//lint:ignore ST1011 Kafka's name for it (segment.ms)
 	SegmentMs          time.Duration // segment.ms (0: never roll by time)
-	SegmentIndexBytes  int32         // segment.index.bytes: max size of one index file
-	IndexIntervalBytes int32         // index.interval.bytes
+	SegmentIndexBytes  int32         // segment.index.bytes: max size of one index file (default 10 MiB)
+	IndexIntervalBytes int32         // index.interval.bytes (default 4096)
 	// FlushMessages is flush.messages. Gregor's default is 1: every append is
 	// fsynced before it is acknowledged, with group commit. Larger values (or
 	// Kafka's default, MaxInt64) leave data in the page cache until that many
-	// messages are unflushed or FlushMs passes.
+	// messages are unflushed or FlushMs passes. 0 means the default, 1.
 	FlushMessages int64
-	FlushMs       time.Duration // flush.ms (0 or huge: never by time)
+	//lint:ignore ST1011 Kafka's name for it (flush.ms)
+	FlushMs time.Duration // flush.ms (0 or huge: never by time); see FlushIfDue
 }
 
 // AppendOptions says how Append treats the batches.
 type AppendOptions struct {
 	// AssignOffsets is true on the leader: each batch's baseOffset is
 	// rewritten to the next offset. Followers append with the leader's
-	// offsets, which must be contiguous with the log end offset.
+	// offsets, which must not go below the log end offset (a compacted
+	// leader may leave gaps, so a larger baseOffset is accepted).
 	AssignOffsets bool
 	// LeaderEpoch is written into each batch's partitionLeaderEpoch when
 	// AssignOffsets is set, and recorded in the leader-epoch checkpoint.
 	LeaderEpoch int32
 	// LogAppendTime, when non-zero, is written as each batch's max timestamp
-	// (message.timestamp.type=LogAppendTime), in Unix milliseconds.
+	// (message.timestamp.type=LogAppendTime), in Unix milliseconds. Only
+	// with AssignOffsets: a follower keeps the leader's bytes.
 	LogAppendTime int64
 }
 
@@ -55,6 +74,8 @@ type AppendResult struct {
 	FirstOffset int64 // base offset of the first batch
 	LastOffset  int64 // last offset of the last batch
 	// MaxTimestamp and OffsetOfMaxTimestamp are over the appended batches.
+	// OffsetOfMaxTimestamp is the base offset of the batch holding the
+	// largest timestamp (batch precision).
 	MaxTimestamp         int64
 	OffsetOfMaxTimestamp int64
 }
@@ -64,65 +85,12 @@ type AppendResult struct {
 // (plaintext) or ReadAt (tests, TLS) without decoding it. The file stays
 // valid while the slice is in use even if retention deletes the segment: an
 // I/O error then is expected and means "retry from the new start offset".
+//
+// File is shared by every reader of the segment: use positioned I/O only
+// (ReadAt, Slice.WriteTo, sendfile with an explicit offset). Never Seek, Read
+// or Close it: its file offset is not yours, and Close belongs to the log.
 type Slice struct {
 	File *os.File
 	Pos  int64 // position of the first byte in File
 	Size int64 // number of bytes
 }
-
-// Placeholder types and methods; replaced by the engine.
-type Log struct{}
-
-// Open opens (creating if needed) the partition log in dir, recovering it
-// if the last shutdown was not clean.
-func Open(dir string, cfg Config) (*Log, error) { return nil, errors.New("storage: not implemented") }
-
-// Append writes whole, already validated batches (concatenated as in a
-// produce request). It returns after the data is as durable as the flush
-// policy demands. Appends are serialised; reads are never blocked by them.
-func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
-	return AppendResult{}, errors.New("storage: not implemented")
-}
-
-// Read returns whole batches starting at the batch that holds offset, at
-// most maxBytes of them (but at least one whole batch if the first is larger,
-// as Kafka does), none at or beyond maxOffset (the high watermark). An empty
-// Slice means there is nothing yet.
-func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64) (Slice, error) {
-	return Slice{}, errors.New("storage: not implemented")
-}
-
-func (l *Log) LogStartOffset() int64 { return 0 }
-func (l *Log) LogEndOffset() int64   { return 0 }
-
-// TruncateTo removes every batch at or after offset (followers, after
-// OffsetForLeaderEpoch). offset is rounded down to a batch boundary.
-func (l *Log) TruncateTo(offset int64) error { return nil }
-
-// DeleteRecordsBefore moves the log start offset to offset, deleting whole
-// segments that fall below it.
-func (l *Log) DeleteRecordsBefore(offset int64) error { return nil }
-
-// OffsetForTimestamp returns the first offset whose timestamp is >= ts, with
-// that timestamp; ok is false when there is none (ListOffsets by time).
-func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
-	return 0, 0, false, nil
-}
-
-// MaxTimestamp returns the largest timestamp in the log and its offset
-// (ListOffsets with timestamp -3, KIP-734).
-func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) { return -1, -1, nil }
-
-// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch <=
-// epoch known to the log and the offset where the next epoch starts (or the
-// log end offset). (-1, -1) when the log has no epoch <= epoch.
-func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) { return -1, -1 }
-
-// Flush fsyncs everything appended so far.
-func (l *Log) Flush() error { return nil }
-
-// Close flushes and closes the log's files.
-func (l *Log) Close() error { return nil }
-
-// Delete closes the log and removes its directory (DeleteTopics).
-func (l *Log) Delete() error { return nil }
