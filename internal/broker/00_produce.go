@@ -1,0 +1,214 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gregor-log/gregor/internal/partition"
+	"github.com/gregor-log/gregor/internal/record"
+	"github.com/gregor-log/gregor/internal/storage"
+	"github.com/gregor-log/gregor/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce, v3..v9: v3 is the first version carrying v2 record batches
+// (Kafka 4's baseline), v5 adds LogStartOffset, v8 the error message and
+// KIP-467 record errors, v9 flexible encoding. v10 (KIP-951) is not
+// advertised: its point is the CurrentLeader and NodeEndpoints tagged fields
+// on NOT_LEADER_OR_FOLLOWER, which need the leader's identity from the
+// metadata image once replication exists (issue #5).
+//
+// Each partition is handed to partition.Produce, which validates every batch
+// before writing anything; several partitions of one request are appended
+// concurrently (at most produceParallelism at a time) and answered in
+// request order. acks=-1 waits at most timeout_ms for the high watermark
+// (REQUEST_TIMED_OUT after). acks=0 gets no response; if any partition
+// failed, the connection is closed instead, as Kafka does, so the producer
+// notices.
+func init() { register(kmsg.Produce, 3, 9, handleProduce) }
+
+// produceParallelism bounds the goroutines one produce request uses.
+const produceParallelism = 8
+
+// errAcksZeroFailed closes the connection of an acks=0 producer whose
+// request failed somewhere: it reads no response, so that is the only
+// signal it gets.
+var errAcksZeroFailed = errors.New("broker: acks=0 produce failed")
+
+// produceJob is one partition of a produce request and the slot of its answer.
+type produceJob struct {
+	topic   string
+	records []byte
+	out     *kmsg.ProduceResponseTopicPartition
+}
+
+func handleProduce(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	r := req.Body.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
+	var jobs []produceJob
+	for i, rt := range r.Topics {
+		t := &resp.Topics[i]
+		t.Topic = rt.Topic
+		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			p := &t.Partitions[j]
+			*p = kmsg.NewProduceResponseTopicPartition()
+			p.Partition = rp.Partition
+			p.BaseOffset, p.LogAppendTime, p.LogStartOffset = -1, -1, -1
+			jobs = append(jobs, produceJob{topic: rt.Topic, records: rp.Records, out: p})
+		}
+	}
+
+	switch r.Acks {
+	case -1, 0, 1:
+	default:
+		for _, j := range jobs {
+			setProduceError(j.out, r.Version, kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1")
+		}
+		return produceAnswer(resp, r.Acks)
+	}
+	if r.Acks == -1 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(max(r.TimeoutMillis, 0))*time.Millisecond)
+		defer cancel()
+	}
+
+	if len(jobs) == 1 {
+		b.producePartition(ctx, &jobs[0], r.Version, r.Acks)
+		return produceAnswer(resp, r.Acks)
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(len(jobs), produceParallelism) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
+				b.producePartition(ctx, &jobs[i], r.Version, r.Acks)
+			}
+		})
+	}
+	wg.Wait()
+	return produceAnswer(resp, r.Acks)
+}
+
+// produceAnswer returns the response, or for acks=0 nothing (or a closed
+// connection if anything failed).
+func produceAnswer(resp *kmsg.ProduceResponse, acks int16) (any, error) {
+	if acks != 0 {
+		return resp, nil
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return nil, errAcksZeroFailed
+			}
+		}
+	}
+	return nil, nil
+}
+
+// producePartition appends one partition's records and fills its answer.
+func (b *Broker) producePartition(ctx context.Context, j *produceJob, version, acks int16) {
+	p, err := b.partition(j.topic, j.out.Partition)
+	if err != nil {
+		if errors.Is(err, errUnknownTopicOrPartition) {
+			setProduceError(j.out, version, kerr.UnknownTopicOrPartition, "")
+		} else {
+			b.log.Warn("produce to an offline partition", "topic", j.topic, "partition", j.out.Partition, "err", err)
+			setProduceError(j.out, version, kerr.KafkaStorageError, "partition offline")
+		}
+		return
+	}
+	if version < 7 && hasZstd(j.records) {
+		// zstd arrived with produce v7 (KIP-110); older requests may not use it.
+		setProduceError(j.out, version, kerr.UnsupportedCompressionType, "zstd needs produce v7 or later")
+		return
+	}
+	res, err := p.Produce(ctx, j.records, acks)
+	if err != nil {
+		code, msg := produceErrorCode(err)
+		if code == kerr.KafkaStorageError {
+			b.log.Error("produce failed", "topic", j.topic, "partition", j.out.Partition, "err", err)
+		}
+		setProduceError(j.out, version, code, msg)
+		var re *partition.RecordError
+		if version >= 8 && errors.As(err, &re) {
+			e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			e.RelativeOffset = re.Index
+			m := re.Err.Error()
+			e.ErrorMessage = &m
+			j.out.ErrorRecords = append(j.out.ErrorRecords, e)
+		}
+		if res.BaseOffset < 0 {
+			return
+		}
+		// acks=-1 timed out after the append: Kafka still reports where
+		// the data went, with the error.
+	}
+	j.out.BaseOffset = res.BaseOffset
+	j.out.LogAppendTime = res.LogAppendTime
+	j.out.LogStartOffset = res.LogStartOffset
+}
+
+// hasZstd reports whether any batch in records is zstd-compressed. Bytes
+// that do not parse are left to partition.Produce to refuse.
+func hasZstd(records []byte) bool {
+	for len(records) > 0 {
+		h, err := record.ReadHeader(records)
+		if err != nil || h.Size() > len(records) {
+			return false
+		}
+		if h.Codec() == record.CodecZstd {
+			return true
+		}
+		records = records[h.Size():]
+	}
+	return false
+}
+
+// produceErrorCode maps an error of partition.Produce to its Kafka code and
+// the message the response carries (v8+). Storage failures get a generic
+// message: their details (paths) are for the broker's log.
+func produceErrorCode(err error) (*kerr.Error, string) {
+	code := kerr.KafkaStorageError
+	switch {
+	case errors.Is(err, partition.ErrMessageTooLarge):
+		code = kerr.MessageTooLarge
+	case errors.Is(err, partition.ErrInvalidRecord), errors.Is(err, record.ErrInvalidRecord):
+		code = kerr.InvalidRecord
+	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrShort), errors.Is(err, record.ErrUnsupportedMagic):
+		code = kerr.CorruptMessage
+	case errors.Is(err, partition.ErrOutOfOrderSequence):
+		code = kerr.OutOfOrderSequenceNumber
+	case errors.Is(err, partition.ErrInvalidProducerEpoch):
+		code = kerr.InvalidProducerEpoch
+	case errors.Is(err, partition.ErrUnknownProducerID):
+		code = kerr.UnknownProducerID
+	case errors.Is(err, partition.ErrInvalidTimestamp):
+		code = kerr.InvalidTimestamp
+	case errors.Is(err, partition.ErrTransactionsDisabled):
+		return kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet"
+	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrClosed), errors.Is(err, storage.ErrClosed):
+		// Closed: the topic is being deleted or the broker shuts down.
+		// Retriable, and it sends the client back to Metadata.
+		code = kerr.NotLeaderForPartition
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		code = kerr.RequestTimedOut
+	default:
+		return code, "storage error"
+	}
+	return code, err.Error()
+}
+
+func setProduceError(p *kmsg.ProduceResponseTopicPartition, version int16, code *kerr.Error, msg string) {
+	p.ErrorCode = code.Code
+	if version >= 8 && msg != "" {
+		p.ErrorMessage = &msg
+	}
+}
