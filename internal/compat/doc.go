@@ -1,0 +1,10 @@
+// Package compat proves wire compatibility with Kafka clients that Gregor
+// did not write and does not share code with: Sarama, segmentio/kafka-go,
+// kcat (librdkafka) and confluent-kafka-python. It holds only tests; each
+// one starts an in-process broker on a random loopback port and checks that
+// every acknowledged record is read back at its acknowledged offset.
+//
+// kcat and confluent-kafka-python come from Debian's packages. Their tests
+// skip when the tools are missing, unless GREGOR_REQUIRE_COMPAT is set (CI
+// sets it), in which case a missing tool fails the run.
+package compat
