@@ -72,4 +72,3 @@ func compare(t *testing.T, sent, got map[at]message) {
 		}
 	}
 }
-
