@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// startFake starts franz-go's in-memory fake cluster (one broker) on a
+// loopback port and returns its address.
+func startFake(t testing.TB) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ClusterID("test-cluster"), kfake.DefaultNumPartitions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return strings.Join(c.ListenAddrs(), ",")
+}
+
+// startCluster starts the cluster the end-to-end tests run against.
+func startCluster(t testing.TB) string { return startFake(t) }
+
+// startGroupCluster starts a cluster with a group coordinator.
+func startGroupCluster(t testing.TB) string { return startFake(t) }
