@@ -18,10 +18,12 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/partition"
 	"github.com/gregor-log/gregor/internal/storage"
+	"github.com/gregor-log/gregor/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -31,6 +33,16 @@ import (
 // leader hints (KIP-951) that a response needs only after a leader moves.
 // v17 (KIP-853, replica directory ids) is for controllers' replication.
 const fetchMaxVersion = 16
+
+func init() { register(kmsg.Fetch, 4, fetchMaxVersion, handleFetch) }
+
+func handleFetch(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	r, ok := req.Body.(*kmsg.FetchRequest)
+	if !ok {
+		return nil, fmt.Errorf("broker: Fetch handler got %T", req.Body)
+	}
+	return fetch(ctx, brokerSource{b}, &b.fetchSessions, r).spliced(), nil
+}
 
 // fetchResult is one partition of a fetch response.
 type fetchResult struct {
@@ -202,7 +214,7 @@ func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetc
 		upTo = res.lastStableOffset
 	}
 	if t.lastFetchedEpoch >= 0 {
-		epoch, end := p.EndOffsetForEpoch(t.lastFetchedEpoch)
+		epoch, end := kafkaEndOffsetForEpoch(p, t.lastFetchedEpoch)
 		if epoch < 0 || end < 0 {
 			res.setError(kerr.OffsetOutOfRange.Code)
 			return

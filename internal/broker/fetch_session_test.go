@@ -262,3 +262,14 @@ func TestFetchSessionSizeBound(t *testing.T) {
 		t.Fatalf("cache counts %d partitions after removing every session", cache.partitions)
 	}
 }
+
+func TestFetchSessionsDisabledWithZeroSlots(t *testing.T) {
+	src := newFakeSource()
+	src.addTopic(t, "t", 1)
+	var fs fetchState
+	fs.setFetchSessionCacheSlots(0) // max.incremental.fetch.session.cache.slots=0
+	resp := doFetch(t, context.Background(), src, &fs.fetchSessions, sessionReq(src, 12, 0, 0, part("t", 0, 0, 1<<20)))
+	if resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 1 {
+		t.Fatalf("with sessions disabled: error %d session %d", resp.ErrorCode, resp.SessionID)
+	}
+}

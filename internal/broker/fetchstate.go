@@ -55,3 +55,36 @@ type servedPartition interface {
 	MaxTimestamp() (timestamp, offset int64, err error)
 	EndOffsetForEpoch(epoch int32) (int32, int64)
 }
+
+// brokerSource is the broker as a partitionSource.
+type brokerSource struct{ b *Broker }
+
+func (s brokerSource) servedPartition(topic string, index int32) (servedPartition, error) {
+	p, err := s.b.partition(topic, index)
+	if err != nil {
+		if errors.Is(err, errUnknownTopicOrPartition) {
+			return nil, errNoPartition
+		}
+		return nil, err // offline: KAFKA_STORAGE_ERROR
+	}
+	return partitionWithLog{p}, nil
+}
+
+func (s brokerSource) topicNameByID(id [16]byte) (string, bool) { return s.b.topicNameByID(id) }
+func (s brokerSource) topicID(name string) ([16]byte, bool)     { return s.b.topicID(name) }
+
+// partitionWithLog adds the log's lookups to a partition. It is comparable
+// and equal for the same partition, as the long poll needs.
+type partitionWithLog struct{ *partition.Partition }
+
+func (p partitionWithLog) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
+	return p.Log.OffsetForTimestamp(ts)
+}
+
+func (p partitionWithLog) MaxTimestamp() (timestamp, offset int64, err error) {
+	return p.Log.MaxTimestamp()
+}
+
+func (p partitionWithLog) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	return p.Log.EndOffsetForEpoch(epoch)
+}
