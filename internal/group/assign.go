@@ -25,8 +25,10 @@ var assignors = map[string]assignor{
 	"range":   assignRange,
 }
 
+// topicPartition is a partition of the topic at index topic of an
+// assignor's sorted topic list.
 type topicPartition struct {
-	topic     string
+	topic     int
 	partition int32
 }
 
@@ -82,54 +84,60 @@ func assignUniform(members []assignorMember, topics map[string]TopicInfo) map[st
 	if n == 0 {
 		return out
 	}
-	byID := make(map[TopicID]string, len(topics))
-	for name, t := range topics {
-		byID[t.ID] = name
-	}
-	subscribed := make([]map[string]bool, n)
-	subscribers := make(map[string][]int)
+	// Topics by index; owner[t][p] is the member index holding partition
+	// p of topic t, -1 when none yet.
+	subscribersByName := make(map[string][]int)
 	homogeneous := true
 	for i := range members {
-		subscribed[i] = make(map[string]bool, len(members[i].topics))
 		for _, t := range members[i].topics {
-			subscribed[i][t] = true
-			subscribers[t] = append(subscribers[t], i)
+			subscribersByName[t] = append(subscribersByName[t], i)
 		}
 		if !slices.Equal(members[i].topics, members[0].topics) {
 			homogeneous = false
 		}
 	}
-	var all []topicPartition
-	for _, name := range sortedKeys(subscribers) {
-		for p := int32(0); p < topics[name].Partitions; p++ {
-			all = append(all, topicPartition{name, p})
+	names := sortedKeys(subscribersByName)
+	index := make(map[TopicID]int, len(names))
+	subscribers := make([][]int, len(names))
+	owner := make([][]int32, len(names))
+	total := 0
+	for ti, name := range names {
+		index[topics[name].ID] = ti
+		subscribers[ti] = subscribersByName[name]
+		owner[ti] = make([]int32, topics[name].Partitions)
+		for p := range owner[ti] {
+			owner[ti][p] = -1
 		}
+		total += len(owner[ti])
+	}
+	subscribed := func(i, ti int) bool {
+		_, ok := slices.BinarySearch(members[i].topics, names[ti])
+		return ok
 	}
 
-	// Previous partitions still valid, each claimed by one member only.
-	owner := make(map[topicPartition]int, len(all))
+	// Previous partitions still valid, each claimed by one member only, in
+	// (topic, partition) order.
+	counts := make([]int, n)
 	prevValid := make([][]topicPartition, n)
 	for i := range members {
-		for _, t := range members[i].prev.sortedTopics() {
-			name, ok := byID[t]
-			if !ok || !subscribed[i][name] {
+		for _, id := range members[i].prev.sortedTopics() {
+			ti, ok := index[id]
+			if !ok || !subscribed(i, ti) {
 				continue
 			}
-			for _, p := range members[i].prev[t] {
-				tp := topicPartition{name, p}
-				if _, taken := owner[tp]; taken || p >= topics[name].Partitions {
+			for _, p := range members[i].prev[id] {
+				if int(p) >= len(owner[ti]) || owner[ti][p] >= 0 {
 					continue
 				}
-				owner[tp] = i
-				prevValid[i] = append(prevValid[i], tp)
+				owner[ti][p] = int32(i)
+				prevValid[i] = append(prevValid[i], topicPartition{ti, p})
 			}
 		}
 	}
-	counts := make([]int, n)
 	if homogeneous {
 		// Quotas: base each, one more for the `extra` members that already
 		// hold the most, so that keeping partitions and balance agree.
-		base, extra := len(all)/n, len(all)%n
+		base, extra := total/n, total%n
 		order := make([]int, n)
 		for i := range order {
 			order[i] = i
@@ -145,65 +153,71 @@ func assignUniform(members []assignorMember, topics map[string]TopicInfo) map[st
 		for i := range members {
 			for k, tp := range prevValid[i] {
 				if k >= quota[i] {
-					delete(owner, tp)
+					owner[tp.topic][tp.partition] = -1
 					continue
 				}
 				counts[i]++
 			}
 		}
 		next := 0
-		for _, tp := range all {
-			if _, ok := owner[tp]; ok {
-				continue
+		for ti := range owner {
+			for p := range owner[ti] {
+				if owner[ti][p] >= 0 {
+					continue
+				}
+				for counts[next] >= quota[next] {
+					next = (next + 1) % n
+				}
+				owner[ti][p] = int32(next)
+				counts[next]++
 			}
-			for counts[next] >= quota[next] {
-				next = (next + 1) % n
-			}
-			owner[tp] = next
-			counts[next]++
 		}
 	} else {
-		for _, i := range owner {
-			counts[i]++
+		for i := range members {
+			counts[i] = len(prevValid[i])
 		}
-		// Partitions of topics with fewer subscribers first: they have
-		// fewer places to go.
-		rest := make([]topicPartition, 0, len(all))
-		for _, tp := range all {
-			if _, ok := owner[tp]; !ok {
-				rest = append(rest, tp)
-			}
-		}
-		sort.SliceStable(rest, func(a, b int) bool {
-			return len(subscribers[rest[a].topic]) < len(subscribers[rest[b].topic])
-		})
-		leastLoaded := func(topic string) int {
+		leastLoaded := func(ti int) int {
 			best := -1
-			for _, i := range subscribers[topic] {
+			for _, i := range subscribers[ti] {
 				if best < 0 || counts[i] < counts[best] {
 					best = i
 				}
 			}
 			return best
 		}
-		for _, tp := range rest {
-			i := leastLoaded(tp.topic)
-			owner[tp] = i
-			counts[i]++
+		// Partitions of topics with fewer subscribers first: they have
+		// fewer places to go.
+		byScarcity := make([]int, len(names))
+		for ti := range byScarcity {
+			byScarcity[ti] = ti
+		}
+		sort.SliceStable(byScarcity, func(a, b int) bool {
+			return len(subscribers[byScarcity[a]]) < len(subscribers[byScarcity[b]])
+		})
+		for _, ti := range byScarcity {
+			for p := range owner[ti] {
+				if owner[ti][p] < 0 {
+					i := leastLoaded(ti)
+					owner[ti][p] = int32(i)
+					counts[i]++
+				}
+			}
 		}
 		// Balance: move a partition whenever an eligible member has two
 		// fewer than its owner. Each move lowers the sum of squared
 		// counts, so this ends; the pass bound is a guard.
 		for pass := 0; pass < 64; pass++ {
 			moved := false
-			for _, tp := range all {
-				o := owner[tp]
-				e := leastLoaded(tp.topic)
-				if counts[o] > counts[e]+1 {
-					owner[tp] = e
-					counts[o]--
-					counts[e]++
-					moved = true
+			for ti := range owner {
+				for p := range owner[ti] {
+					o := int(owner[ti][p])
+					e := leastLoaded(ti)
+					if counts[o] > counts[e]+1 {
+						owner[ti][p] = int32(e)
+						counts[o]--
+						counts[e]++
+						moved = true
+					}
 				}
 			}
 			if !moved {
@@ -211,8 +225,12 @@ func assignUniform(members []assignorMember, topics map[string]TopicInfo) map[st
 			}
 		}
 	}
-	for _, tp := range all {
-		out[members[owner[tp]].id].add(topics[tp.topic].ID, tp.partition)
+	for ti, name := range names {
+		id := topics[name].ID
+		for p, i := range owner[ti] {
+			a := out[members[i].id]
+			a[id] = append(a[id], int32(p)) // ascending p: stays sorted
+		}
 	}
 	return out
 }
