@@ -140,6 +140,11 @@ func readLimited(dst []byte, r io.Reader, limit, srcLen int) ([]byte, error) {
 	if cap(dst) == 0 {
 		dst = make([]byte, 0, min(limit+1, max(4*srcLen, 512)))
 	}
+	// A reader that returns neither bytes nor an error 100 times in a row
+	// is taken as stuck, as bufio does: whatever a codec library does with
+	// odd input, it must not spin us forever. (Real encoders never write
+	// runs of empty blocks, the only legitimate way to get there.)
+	empty := 0
 	for {
 		if len(dst) == cap(dst) {
 			if len(dst) > limit {
@@ -159,6 +164,11 @@ func readLimited(dst []byte, r io.Reader, limit, srcLen int) ([]byte, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if n > 0 {
+			empty = 0
+		} else if empty++; empty >= 100 {
+			return nil, io.ErrNoProgress
 		}
 	}
 }
