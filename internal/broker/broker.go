@@ -82,6 +82,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b := &Broker{log: logger.With("node", cfg.NodeID)}
 	b.cfg = cfg
+	b.stop = make(chan struct{})
 	dir := cfg.LogDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
@@ -191,6 +192,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.log.Info("listening", "addr", ln.Addr().String())
 		go b.server.Serve(ln)
 	}
+	b.background.Go(func() { b.runFlusher(b.stop) })
 	return nil
 }
 
@@ -247,6 +249,8 @@ func (b *Broker) Close() error {
 		b.lifecycle.closed = true
 		b.lifecycle.Unlock()
 		errs := []error{b.server.Close()}
+		close(b.stop)
+		b.background.Wait()
 		b.controlMu.Lock()
 		errs = append(errs, b.closePartitions(), b.store.Close())
 		b.controlMu.Unlock()

@@ -41,6 +41,10 @@ type controlState struct {
 		// advertised are the endpoints given to clients, with bound ports.
 		advertised []metadata.Endpoint
 	}
+	// background goroutines (the flusher) stop when stop is closed.
+	stop       chan struct{}
+	background sync.WaitGroup
+
 	closeOnce sync.Once
 	closeErr  error
 }

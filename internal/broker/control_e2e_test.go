@@ -14,18 +14,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func ctxT(t *testing.T) context.Context {
+func controlCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func str(s string) *string { return &s }
+func controlStr(s string) *string { return &s }
 
 func TestApiVersionsAndMetadata(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	cl := b.Client(t)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.ClientSoftwareName, av.ClientSoftwareVersion = "gregor-test", "1.0"
@@ -58,9 +58,9 @@ func TestApiVersionsAndMetadata(t *testing.T) {
 func TestTopicLifecycle(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	adm := b.Admin(t)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 
-	resp, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": str("60000"), "cleanup.policy": str("compact, delete")}, "orders")
+	resp, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": controlStr("60000"), "cleanup.policy": controlStr("compact, delete")}, "orders")
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v %s", err, resp.Err, resp.ErrMessage)
 	}
@@ -135,7 +135,7 @@ func TestTopicLifecycle(t *testing.T) {
 func TestCreateTopicErrors(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	adm := b.Admin(t)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "a.b"); err != nil {
 		t.Fatal(err)
 	}
@@ -156,10 +156,10 @@ func TestCreateTopicErrors(t *testing.T) {
 		{"negative", -5, 1, nil, kerr.InvalidPartitions},
 		{"rf3", 1, 3, nil, kerr.InvalidReplicationFactor},
 		{"rf0", 1, 0, nil, kerr.InvalidReplicationFactor},
-		{"badvalue", 1, 1, map[string]*string{"retention.ms": str("soon")}, kerr.InvalidConfig},
-		{"badrange", 1, 1, map[string]*string{"min.insync.replicas": str("0")}, kerr.InvalidConfig},
-		{"badenum", 1, 1, map[string]*string{"cleanup.policy": str("forever")}, kerr.InvalidConfig},
-		{"unknown", 1, 1, map[string]*string{"no.such.config": str("1")}, kerr.InvalidConfig},
+		{"badvalue", 1, 1, map[string]*string{"retention.ms": controlStr("soon")}, kerr.InvalidConfig},
+		{"badrange", 1, 1, map[string]*string{"min.insync.replicas": controlStr("0")}, kerr.InvalidConfig},
+		{"badenum", 1, 1, map[string]*string{"cleanup.policy": controlStr("forever")}, kerr.InvalidConfig},
+		{"unknown", 1, 1, map[string]*string{"no.such.config": controlStr("1")}, kerr.InvalidConfig},
 		{"nullvalue", 1, 1, map[string]*string{"retention.ms": nil}, kerr.InvalidConfig},
 	} {
 		resp, err := adm.CreateTopic(ctx, tc.partitions, tc.rf, tc.configs, tc.name)
@@ -188,7 +188,7 @@ func TestCreateTopicErrors(t *testing.T) {
 func TestConfigsRoundTrip(t *testing.T) {
 	b := testbroker.Start(t, map[string]string{"log.retention.hours": "24"})
 	adm := b.Admin(t)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "cfg"); err != nil {
 		t.Fatal(err)
 	}
@@ -218,9 +218,9 @@ func TestConfigsRoundTrip(t *testing.T) {
 	}
 
 	alter, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
-		{Op: kadm.SetConfig, Name: "retention.ms", Value: str("1000")},
-		{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: str("compact")},
-		{Op: kadm.SetConfig, Name: "max.message.bytes", Value: str("2048")},
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: controlStr("1000")},
+		{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: controlStr("compact")},
+		{Op: kadm.SetConfig, Name: "max.message.bytes", Value: controlStr("2048")},
 	}, "cfg")
 	if err != nil || alter[0].Err != nil {
 		t.Fatalf("incremental alter: %v %+v", err, alter)
@@ -233,7 +233,7 @@ func TestConfigsRoundTrip(t *testing.T) {
 
 	alter, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
 		{Op: kadm.DeleteConfig, Name: "retention.ms"},
-		{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: str("delete")},
+		{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: controlStr("delete")},
 	}, "cfg")
 	if err != nil || alter[0].Err != nil {
 		t.Fatalf("incremental alter: %v %+v", err, alter)
@@ -243,13 +243,13 @@ func TestConfigsRoundTrip(t *testing.T) {
 		t.Fatalf("after delete/subtract: %v %v", got["retention.ms"], got["cleanup.policy"])
 	}
 
-	alter, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.bytes", Value: str("1")}}, "cfg")
+	alter, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.bytes", Value: controlStr("1")}}, "cfg")
 	if err != nil || !errors.Is(alter[0].Err, kerr.InvalidConfig) {
 		t.Fatalf("invalid alter: %v %+v", err, alter)
 	}
 
 	// The non-incremental AlterConfigs replaces the whole set.
-	alter, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: str("3600000")}}, "cfg")
+	alter, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: controlStr("3600000")}}, "cfg")
 	if err != nil || alter[0].Err != nil {
 		t.Fatalf("alter state: %v %+v", err, alter)
 	}
@@ -276,7 +276,7 @@ func TestConfigsRoundTrip(t *testing.T) {
 	if !found {
 		t.Fatalf("log.retention.hours not described as static 24")
 	}
-	balter, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: str("3")}}, 1)
+	balter, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: controlStr("3")}}, 1)
 	if err != nil || !errors.Is(balter[0].Err, kerr.InvalidRequest) {
 		t.Fatalf("broker alter: %v %+v", err, balter)
 	}
@@ -285,7 +285,7 @@ func TestConfigsRoundTrip(t *testing.T) {
 func TestCreatePartitions(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	adm := b.Admin(t)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "grow"); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestCreatePartitions(t *testing.T) {
 }
 
 func TestMetadataAutoCreate(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 	b := testbroker.Start(t, map[string]string{"num.partitions": "2"})
 	cl := b.Client(t)
 
@@ -319,7 +319,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 	req.AllowAutoTopicCreation = true
 	for _, name := range []string{"auto", "bad name"} {
 		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = str(name)
+		rt.Topic = controlStr(name)
 		req.Topics = append(req.Topics, rt)
 	}
 	resp, err := req.RequestWith(ctx, cl)
@@ -364,7 +364,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 func TestDescribeClusterAndLogDirs(t *testing.T) {
 	b := testbroker.Start(t, map[string]string{"broker.rack": "r1"})
 	adm := b.Admin(t)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 
 	dc := kmsg.NewPtrDescribeClusterRequest()
 	dcResp, err := dc.RequestWith(ctx, b.Client(t))
@@ -401,9 +401,9 @@ func TestDescribeClusterAndLogDirs(t *testing.T) {
 
 func TestRestartKeepsTopics(t *testing.T) {
 	b := testbroker.Start(t, nil)
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 	adm := b.Admin(t)
-	created, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": str("5000")}, "durable")
+	created, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": controlStr("5000")}, "durable")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestRestartKeepsTopics(t *testing.T) {
 func TestKgoClientUsesBroker(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	cl := b.Client(t, kgo.AllowAutoTopicCreation())
-	ctx := ctxT(t)
+	ctx := controlCtx(t)
 	if err := cl.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}

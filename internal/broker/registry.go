@@ -309,3 +309,35 @@ func (b *Broker) closePartitions() error {
 	b.registry.Store(&registry{})
 	return errors.Join(errs...)
 }
+
+// flushTick is how often the flush.ms policy is checked. Kafka's
+// log.flush.scheduler.interval.ms is the tick, but capped at a second:
+// Kafka's default (Long.MaxValue) would silently disable a topic's
+// flush.ms, and a check costs a few atomic loads per partition.
+func (b *Broker) flushTick() time.Duration {
+	return min(max(msDuration(b.cfg.LogFlushSchedulerIntervalMs), 10*time.Millisecond), time.Second)
+}
+
+// runFlusher fsyncs the logs whose flush.ms has passed (only relevant when
+// flush.messages is above Gregor's default of 1), until done is closed.
+func (b *Broker) runFlusher(done <-chan struct{}) {
+	t := time.NewTicker(b.flushTick())
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			for _, ts := range b.currentRegistry().byName {
+				for _, r := range ts.partitions {
+					if r.p == nil || r.p.Log == nil {
+						continue
+					}
+					if err := r.p.Log.FlushIfDue(now); err != nil {
+						b.log.Error("scheduled flush failed", "topic", ts.name, "partition", r.p.Index, "err", err)
+					}
+				}
+			}
+		}
+	}
+}
