@@ -62,6 +62,13 @@ type Config struct {
 	LogAppendTime   bool  // message.timestamp.type=LogAppendTime
 	// Compacted is cleanup.policy containing compact: records need keys.
 	Compacted bool
+	// MessageTimestampBeforeMaxMs and MessageTimestampAfterMaxMs are
+	// message.timestamp.before.max.ms and .after.max.ms: how far a batch's
+	// timestamps may be behind or ahead of the broker's clock on a
+	// CreateTime topic (INVALID_TIMESTAMP beyond). 0 means no limit, as
+	// Kafka's default (MaxInt64) does; a Kafka value of 0 is passed as 1.
+	MessageTimestampBeforeMaxMs int64
+	MessageTimestampAfterMaxMs  int64
 	// ProducerIDExpirationMs is producer.id.expiration.ms (0: one day).
 	ProducerIDExpirationMs int64
 	// MaxProducers bounds the producer-state map (0: DefaultMaxProducers).
@@ -174,9 +181,9 @@ func (p *Partition) isClosed() bool {
 	return p.mu.closed
 }
 
-// SetConfig applies changed topic configs to the open partition. Storage
-// settings take effect when the log is next opened.
+// SetConfig applies changed topic configs to the open partition and its log.
 func (p *Partition) SetConfig(cfg Config) {
+	p.Log.SetConfig(cfg.Storage)
 	p.appendMu.Lock()
 	p.producers.configure(cfg.MaxProducers, cfg.ProducerIDExpirationMs)
 	p.appendMu.Unlock()

@@ -202,6 +202,24 @@ func putCRC(b []byte) {
 	b[17], b[18], b[19], b[20] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
 }
 
+func TestProduceTimestampLimits(t *testing.T) {
+	cfg := testConfig()
+	cfg.MessageTimestampBeforeMaxMs = 60_000
+	cfg.MessageTimestampAfterMaxMs = 60_000
+	p := openTest(t, t.TempDir(), cfg)
+	defer p.Close()
+	now := time.UnixMilli(1700000000000 + 5) // the batches' timestamps
+	p.now = func() time.Time { return now }
+	mustProduce(t, p, makeBatch(t, plain(3)))
+	for name, shift := range map[string]int64{"too old": -3_600_000, "too new": 3_600_000} {
+		spec := plain(3)
+		spec.tsOffset = shift
+		if _, err := produce(t, p, 1, makeBatch(t, spec)); !errors.Is(err, ErrInvalidTimestamp) {
+			t.Fatalf("%s: err = %v, want ErrInvalidTimestamp", name, err)
+		}
+	}
+}
+
 func TestProduceCompactedRecordError(t *testing.T) {
 	cfg := testConfig()
 	cfg.Compacted = true

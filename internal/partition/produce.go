@@ -43,13 +43,10 @@ type ProduceResult struct {
 func (p *Partition) Produce(ctx context.Context, batches []byte, acks int16) (ProduceResult, error) {
 	res := ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	cfg := p.config()
-	appendTime := int64(-1)
-	if cfg.LogAppendTime {
-		appendTime = p.now().UnixMilli()
-	}
+	nowMs := p.now().UnixMilli()
 	// Stateless validation (CRC, decompression) runs outside the append
 	// lock, so concurrent requests to one partition validate in parallel.
-	if err := validateBatches(batches, &cfg, appendTime); err != nil {
+	if err := validateBatches(batches, &cfg, nowMs); err != nil {
 		return res, err
 	}
 	a, err := p.append(batches)
@@ -74,9 +71,9 @@ func (p *Partition) Produce(ctx context.Context, batches []byte, acks int16) (Pr
 }
 
 // validateBatches checks every batch of a produce request's records field
-// without touching the partition state, and stamps LogAppendTime (appendTime
-// >= 0) on each batch once it is known to be valid.
-func validateBatches(batches []byte, cfg *Config, appendTime int64) error {
+// without touching the partition state, and on LogAppendTime topics stamps
+// nowMs on each batch once it is known to be valid.
+func validateBatches(batches []byte, cfg *Config, nowMs int64) error {
 	if len(batches) == 0 {
 		return fmt.Errorf("%w: no record batch", ErrInvalidRecord)
 	}
@@ -105,11 +102,14 @@ func validateBatches(batches []byte, cfg *Config, appendTime int64) error {
 		if err := checkHeader(&h); err != nil {
 			return fmt.Errorf("batch %d: %w", i, err)
 		}
+		if err := checkTimestamps(&h, cfg, nowMs); err != nil {
+			return fmt.Errorf("batch %d: %w", i, err)
+		}
 		if err := checkRecords(b, &h, cfg); err != nil {
 			return fmt.Errorf("batch %d: %w", i, err)
 		}
-		if appendTime >= 0 {
-			record.SetLogAppendTime(b, appendTime)
+		if cfg.LogAppendTime {
+			record.SetLogAppendTime(b, nowMs)
 		}
 		off += size
 	}
@@ -132,6 +132,24 @@ func checkHeader(h *record.Header) error {
 		return fmt.Errorf("%w: producer id %d", ErrInvalidRecord, h.ProducerID)
 	case h.Idempotent() && (h.BaseSequence < 0 || h.ProducerEpoch < 0):
 		return fmt.Errorf("%w: idempotent batch with sequence %d, epoch %d", ErrInvalidRecord, h.BaseSequence, h.ProducerEpoch)
+	}
+	return nil
+}
+
+// checkTimestamps applies message.timestamp.before/after.max.ms on
+// CreateTime topics. It reads the batch header only: maxTimestamp bounds
+// every record from above, and baseTimestamp (the first record's, as every
+// client writes it) stands for the oldest. Kafka checks each record; this
+// catches the same skewed clocks without a second pass over the records.
+func checkTimestamps(h *record.Header, cfg *Config, nowMs int64) error {
+	if cfg.LogAppendTime {
+		return nil // the broker's clock replaces the producer's
+	}
+	if limit := cfg.MessageTimestampAfterMaxMs; limit > 0 && h.MaxTimestamp > nowMs && h.MaxTimestamp-nowMs > limit {
+		return fmt.Errorf("%w: timestamp %d is more than %d ms ahead of the broker's clock", ErrInvalidTimestamp, h.MaxTimestamp, limit)
+	}
+	if limit := cfg.MessageTimestampBeforeMaxMs; limit > 0 && h.BaseTimestamp >= 0 && h.BaseTimestamp < nowMs && nowMs-h.BaseTimestamp > limit {
+		return fmt.Errorf("%w: timestamp %d is more than %d ms behind the broker's clock", ErrInvalidTimestamp, h.BaseTimestamp, limit)
 	}
 	return nil
 }
