@@ -44,39 +44,56 @@ func handleMetadata(_ context.Context, b *Broker, req *wire.Request) (any, error
 		for _, t := range img.Topics() {
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
-		return resp, nil
+	} else {
+		for _, rt := range r.Topics {
+			resp.Topics = append(resp.Topics, b.requestedTopic(img, rt))
+		}
 	}
-	for _, rt := range r.Topics {
-		var t *metadata.Topic
-		var ok bool
-		mt := kmsg.NewMetadataResponseTopic()
-		switch {
-		case rt.Topic != nil:
-			mt.Topic = rt.Topic
-			if aerr := validateTopicName(*rt.Topic); aerr != nil {
-				mt.ErrorCode = kerr.InvalidTopicException.Code
-				resp.Topics = append(resp.Topics, mt)
-				continue
+	if r.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].AuthorizedOperations = topicOperations
 			}
-			t, ok = img.Topic(*rt.Topic)
-			if !ok {
-				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			}
-		case rt.TopicID != [16]byte{}:
-			mt.TopicID = rt.TopicID
-			t, ok = img.TopicByID(rt.TopicID)
-			if !ok {
-				mt.ErrorCode = kerr.UnknownTopicID.Code
-			}
-		default:
-			mt.ErrorCode = kerr.InvalidRequest.Code
 		}
-		if ok {
-			mt = b.metadataTopic(t)
-		}
-		resp.Topics = append(resp.Topics, mt)
+	}
+	if r.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = clusterOperations
 	}
 	return resp, nil
+}
+
+// Without ACLs (not implemented yet) every client may do everything: the
+// KIP-430 bitfields (bit n set: AclOperation n allowed) list all
+// operations that apply to a topic or to the cluster.
+const (
+	topicOperations   = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11 // read, write, create, delete, alter, describe, describe/alter configs
+	clusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12       // create, alter, describe, cluster action, describe/alter configs, idempotent write
+)
+
+// requestedTopic answers for one topic named (or, v10+, identified) in
+// the request.
+func (b *Broker) requestedTopic(img *metadata.Image, rt kmsg.MetadataRequestTopic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	switch {
+	case rt.Topic != nil:
+		mt.Topic = rt.Topic
+		if validateTopicName(*rt.Topic) != nil {
+			mt.ErrorCode = kerr.InvalidTopicException.Code
+		} else if t, ok := img.Topic(*rt.Topic); ok {
+			return b.metadataTopic(t)
+		} else {
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+	case rt.TopicID != [16]byte{}:
+		mt.TopicID = rt.TopicID
+		if t, ok := img.TopicByID(rt.TopicID); ok {
+			return b.metadataTopic(t)
+		}
+		mt.ErrorCode = kerr.UnknownTopicID.Code
+	default:
+		mt.ErrorCode = kerr.InvalidRequest.Code
+	}
+	return mt
 }
 
 // autoCreate creates the named topics that do not exist, when the broker

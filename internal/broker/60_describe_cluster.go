@@ -26,6 +26,9 @@ func handleDescribeCluster(_ context.Context, b *Broker, req *wire.Request) (any
 		return resp, nil
 	}
 	img := b.store.Image()
+	if r.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterOperations
+	}
 	resp.ClusterID = img.ClusterID
 	resp.ControllerID = b.nodeID()
 	for _, br := range img.Brokers() {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/metadata"
@@ -149,6 +150,7 @@ func msDuration(ms int64) time.Duration {
 // fatal, so that one bad disk directory does not keep the broker down.
 func (b *Broker) reconcile(img *metadata.Image) {
 	old := b.currentRegistry()
+	var jobs []openJob
 	next := &registry{byName: map[string]*topicState{}, byID: map[metadata.TopicID]*topicState{}}
 
 	// Deletions first: a topic deleted and recreated under the same name
@@ -189,16 +191,49 @@ func (b *Broker) reconcile(img *metadata.Image) {
 				}
 			}
 		}
-		for i := len(t.partitions); i < len(mt.Partitions); i++ {
-			t.partitions = append(t.partitions, b.openReplica(mt, int32(i), pcfg))
-		}
-		if !ok {
-			b.log.Info("topic opened", "topic", mt.Name, "id", mt.ID, "partitions", len(t.partitions))
+		have := len(t.partitions)
+		t.partitions = append(t.partitions, make([]replica, len(mt.Partitions)-have)...)
+		for i := have; i < len(mt.Partitions); i++ {
+			jobs = append(jobs, openJob{topic: mt, state: t, index: int32(i), cfg: pcfg})
 		}
 		next.byName[t.name] = t
 		next.byID[t.id] = t
 	}
+	b.openReplicas(jobs)
+	for _, t := range next.byName {
+		if _, existed := old.byName[t.name]; !existed || old.byName[t.name].id != t.id {
+			b.log.Info("topic opened", "topic", t.name, "id", t.id, "partitions", len(t.partitions))
+		}
+	}
 	b.registry.Store(next)
+}
+
+// openJob is one partition reconcile must open.
+type openJob struct {
+	topic *metadata.Topic
+	state *topicState
+	index int32
+	cfg   partition.Config
+}
+
+// openWorkers bounds how many partitions open at once: opening is a few
+// syscalls and maybe a recovery scan each, so some parallelism hides
+// their latency at startup without flooding the disk.
+const openWorkers = 8
+
+// openReplicas opens the jobs' partitions in parallel and stores each
+// result in its topicState (each job owns its own slot).
+func (b *Broker) openReplicas(jobs []openJob) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, openWorkers)
+	for _, j := range jobs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			j.state.partitions[j.index] = b.openReplica(j.topic, j.index, j.cfg)
+		})
+	}
+	wg.Wait()
 }
 
 // partitionMetadataFile is Kafka's per-partition file recording the topic
