@@ -41,7 +41,7 @@ func handleFetch(ctx context.Context, b *Broker, req *wire.Request) (any, error)
 	if !ok {
 		return nil, fmt.Errorf("broker: Fetch handler got %T", req.Body)
 	}
-	return fetch(ctx, brokerSource{b}, &b.fetchSessions, r).spliced(), nil
+	return fetch(ctx, brokerSource{b}, &b.fetchSessions, b.fetchMaxBytes(), r).spliced(), nil
 }
 
 // fetchResult is one partition of a fetch response.
@@ -89,8 +89,10 @@ func fetchParamsOf(req *kmsg.FetchRequest) fetchRequestParams {
 }
 
 // fetch answers one Fetch request (any version 4..fetchMaxVersion).
-func fetch(ctx context.Context, src partitionSource, sessions *fetchSessionCache, req *kmsg.FetchRequest) *fetchResponse {
+// maxBytesCap is fetch.max.bytes: the request's max_bytes is lowered to it.
+func fetch(ctx context.Context, src partitionSource, sessions *fetchSessionCache, maxBytesCap int32, req *kmsg.FetchRequest) *fetchResponse {
 	params := fetchParamsOf(req)
+	params.maxBytes = min(params.maxBytes, maxBytesCap)
 	fc := sessions.begin(req, params.replicaID >= 0)
 	resp := &fetchResponse{version: req.Version, readCommitted: params.readCommitted, errorCode: fc.errorCode}
 	if fc.errorCode != 0 {

@@ -62,7 +62,7 @@ func BenchmarkFetchRequest(b *testing.B) {
 			req.Topics = append(req.Topics, rt)
 			if mode == "session" {
 				req.SessionEpoch = 0
-				resp := fetch(ctx, src, cache, req)
+				resp := fetch(ctx, src, cache, defaultFetchMaxBytes, req)
 				req.SessionID, req.SessionEpoch = resp.sessionID, 1
 			}
 			var bytes int64
@@ -71,7 +71,7 @@ func BenchmarkFetchRequest(b *testing.B) {
 				// Every request names the partition with a new offset, as a
 				// consumer moving forward does.
 				req.Topics[0].Partitions[0].FetchOffset = int64(i%batches) * 16
-				sp := fetch(ctx, src, cache, req).spliced()
+				sp := fetch(ctx, src, cache, defaultFetchMaxBytes, req).spliced()
 				bytes += sp.Len()
 				if mode == "session" {
 					req.SessionEpoch = nextFetchSessionEpoch(req.SessionEpoch)

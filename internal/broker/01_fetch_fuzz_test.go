@@ -107,7 +107,7 @@ func FuzzFetchRequest(f *testing.F) {
 			}
 			cache.mu.Unlock()
 		}
-		body := materialize(t, fetch(ctx, src, cache, req).spliced())
+		body := materialize(t, fetch(ctx, src, cache, defaultFetchMaxBytes, req).spliced())
 		resp := kmsg.NewPtrFetchResponse()
 		resp.Version = req.Version
 		if err := resp.ReadFrom(body); err != nil {

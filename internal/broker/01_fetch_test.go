@@ -53,7 +53,7 @@ func addFetchParts(src *fakeSource, req *kmsg.FetchRequest, parts ...reqPart) {
 // test also checks the encoding.
 func doFetch(t testing.TB, ctx context.Context, src partitionSource, cache *fetchSessionCache, req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	t.Helper()
-	body := materialize(t, fetch(ctx, src, cache, req).spliced())
+	body := materialize(t, fetch(ctx, src, cache, defaultFetchMaxBytes, req).spliced())
 	resp := kmsg.NewPtrFetchResponse()
 	resp.Version = req.Version
 	if err := resp.ReadFrom(body); err != nil {
@@ -342,5 +342,28 @@ func TestFetchLongPollEndsAtMaxWaitOrContext(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("fetch did not end with its context")
+	}
+}
+
+func TestFetchMaxBytesCapsTheRequest(t *testing.T) {
+	src := newFakeSource()
+	p := src.addTopic(t, "t", 1)[0]
+	for range 4 {
+		p.appendBatch(t, 1, 2000, 100) // about 2 KiB each
+	}
+	var fs fetchState
+	if fs.fetchMaxBytes() != defaultFetchMaxBytes {
+		t.Fatalf("default fetch.max.bytes %d", fs.fetchMaxBytes())
+	}
+	fs.setFetchMaxBytes(int32(2*p.batches[0].size + 10))
+	req := fetchReq(src, 11, 1, 1<<30, 0, part("t", 0, 0, 1<<30))
+	body := materialize(t, fetch(context.Background(), src, &fs.fetchSessions, fs.fetchMaxBytes(), req).spliced())
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = req.Version
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if bases := batchBases(t, resp.Topics[0].Partitions[0].RecordBatches); !equalInt64s(bases, []int64{0, 1}) {
+		t.Fatalf("batches %v, want the two that fit fetch.max.bytes", bases)
 	}
 }

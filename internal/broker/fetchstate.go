@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/gregor-log/gregor/internal/partition"
 	"github.com/gregor-log/gregor/internal/storage"
@@ -14,12 +15,29 @@ import (
 // max.incremental.fetch.session.cache.slots.
 type fetchState struct {
 	fetchSessions fetchSessionCache
+	// maxBytes is fetch.max.bytes; 0 means Kafka's default.
+	maxBytes atomic.Int32
 }
+
+// defaultFetchMaxBytes is Kafka's default fetch.max.bytes (55 MiB).
+const defaultFetchMaxBytes = 55 << 20
 
 // setFetchSessionCacheSlots bounds the number of fetch sessions the broker
 // keeps (max.incremental.fetch.session.cache.slots); 0 disables sessions.
 // Call it before the broker serves requests.
 func (f *fetchState) setFetchSessionCacheSlots(n int) { f.fetchSessions.setSlots(n) }
+
+// setFetchMaxBytes sets fetch.max.bytes: the most record bytes one fetch
+// response carries, whatever the consumer asks (but still at least one
+// batch). It also keeps every response far below the 2 GiB frame limit.
+func (f *fetchState) setFetchMaxBytes(n int32) { f.maxBytes.Store(max(n, 1024)) }
+
+func (f *fetchState) fetchMaxBytes() int32 {
+	if n := f.maxBytes.Load(); n > 0 {
+		return n
+	}
+	return defaultFetchMaxBytes
+}
 
 // errNoPartition is what a partitionSource returns when this broker does
 // not host the partition (UNKNOWN_TOPIC_OR_PARTITION).
