@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,95 @@ func TestIdempotentProducerAcrossRestart(t *testing.T) {
 		if want := fmt.Sprintf("v%d", i); string(r.Value) != want || r.Offset != int64(i) {
 			t.Fatalf("record %d: %q at offset %d", i, r.Value, r.Offset)
 		}
+	}
+}
+
+func TestProduceRequestShapes(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	createTopic(t, b, "shapes", 3, nil)
+
+	// zstd needs produce v7 (KIP-110).
+	zb := record.NewBuilder(0, record.CodecZstd)
+	zb.Add(time.Now().UnixMilli(), nil, []byte("z"))
+	zstd, err := zb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 5, 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "shapes"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = zstd
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := rawRequest(t, b, req).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnsupportedCompressionType.Code {
+		t.Fatalf("zstd in produce v5: error %d, want UNSUPPORTED_COMPRESSION_TYPE", code)
+	}
+
+	// Several partitions (one unknown, one corrupt) in one request are
+	// answered in request order, each on its own.
+	corrupt := buildBatch(t, 1)
+	corrupt[len(corrupt)-1] ^= 1
+	req = kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, -1, 5000
+	rt = kmsg.NewProduceRequestTopic()
+	rt.Topic = "shapes"
+	want := []int16{0, kerr.CorruptMessage.Code, kerr.UnknownTopicOrPartition.Code, 0}
+	for i, p := range []int32{2, 0, 9, 1} {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = p, buildBatch(t, 2)
+		if i == 1 {
+			rp.Records = corrupt
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp = rawRequest(t, b, req).(*kmsg.ProduceResponse)
+	for i, p := range resp.Topics[0].Partitions {
+		if p.Partition != rt.Partitions[i].Partition || p.ErrorCode != want[i] {
+			t.Fatalf("answer %d: partition %d error %d, want partition %d error %d", i, p.Partition, p.ErrorCode, rt.Partitions[i].Partition, want[i])
+		}
+	}
+	if ends := endOffsets(t, b, "shapes"); ends[0] != 0 || ends[1] != 2 || ends[2] != 2 {
+		t.Fatalf("end offsets %v", ends)
+	}
+}
+
+// TestProduceAcksZeroErrorClosesConnection: an acks=0 producer reads no
+// response, so a failed request closes its connection, as Kafka does.
+func TestProduceAcksZeroErrorClosesConnection(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	createTopic(t, b, "zero", 1, nil)
+	conn := b.Dial(t)
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := buildBatch(t, 1)
+	corrupt[len(corrupt)-1] ^= 1
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "zero"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = corrupt
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	frame := []byte{0, 0, 0, 0}
+	frame = binary.BigEndian.AppendUint16(frame, 0)
+	frame = binary.BigEndian.AppendUint16(frame, 7)
+	frame = binary.BigEndian.AppendUint32(frame, 1)
+	frame = binary.BigEndian.AppendUint16(frame, 0xffff) // null client id
+	frame = req.AppendTo(frame)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	if _, err := conn.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	n, err := conn.Read(one[:])
+	var ne net.Error
+	if n != 0 || err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("read %d bytes, err %v: want the connection closed", n, err)
 	}
 }

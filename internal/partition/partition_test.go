@@ -497,3 +497,37 @@ func TestConcurrentIdempotentRetries(t *testing.T) {
 		t.Fatalf("log end %d, want %d: a retry was written twice", p.LogEndOffset(), rounds*3)
 	}
 }
+
+// FuzzProduce feeds arbitrary bytes to Produce as a records field: nothing
+// may panic, a refused request leaves the log untouched, and an accepted one
+// moves the log end by exactly the records the batches declare.
+func FuzzProduce(f *testing.F) {
+	good := makeBatch(f, plain(3))
+	f.Add(good)
+	f.Add(bytes.Join([][]byte{good, makeBatch(f, idem(3, 0, 0, 2))}, nil))
+	f.Add(makeBatch(f, batchSpec{records: 4, pid: -1, epoch: -1, seq: -1, codec: record.CodecZstd}))
+	f.Add(good[:40])
+	f.Add([]byte{})
+	p := openTest(f, f.TempDir(), testConfig())
+	f.Cleanup(func() { p.Close() })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		before := p.LogEndOffset()
+		var declared int64
+		for rest := b; len(rest) > 0; {
+			h, err := record.ReadHeader(rest)
+			if err != nil || h.Size() > len(rest) {
+				break
+			}
+			declared += int64(h.LastOffsetDelta) + 1
+			rest = rest[h.Size():]
+		}
+		_, err := p.Produce(context.Background(), bytes.Clone(b), 1)
+		after := p.LogEndOffset()
+		switch {
+		case err != nil && after != before:
+			t.Fatalf("refused (%v) but the log end moved %d -> %d", err, before, after)
+		case err == nil && after-before > declared:
+			t.Fatalf("accepted; log end moved by %d, batches declare %d records", after-before, declared)
+		}
+	})
+}
