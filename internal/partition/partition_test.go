@@ -389,6 +389,34 @@ func TestSnapshotPlusTailScan(t *testing.T) {
 	}
 }
 
+// TestSnapshotEverySegmentsWorth: a running partition leaves snapshots as
+// it appends, so a crash never costs a scan of more than about a segment.
+func TestSnapshotEverySegmentsWorth(t *testing.T) {
+	dir := t.TempDir()
+	p := openTest(t, dir, testConfig()) // 1 MiB segments
+	defer p.Close()
+	spec := idem(5, 0, 0, 300)
+	spec.value = make([]byte, 1024)
+	for i := range 8 { // about 2.4 MiB
+		spec.seq = int32(i * 300)
+		mustProduce(t, p, makeBatch(t, spec))
+	}
+	offsets, err := listSnapshots(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offsets) == 0 || len(offsets) > snapshotsKept {
+		t.Fatalf("snapshots at %v, want 1..%d of them", offsets, snapshotsKept)
+	}
+	tab, err := readSnapshot(dir, offsets[len(offsets)-1], p.producers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tab.entries[5]; !ok {
+		t.Fatal("the snapshot does not know the producer")
+	}
+}
+
 func TestWaitersAreSignalled(t *testing.T) {
 	p := openTest(t, t.TempDir(), testConfig())
 	w := NewWaiter()
