@@ -176,6 +176,12 @@ func (b *Broker) reconcile(img *metadata.Image) {
 		if ok && prev.id != mt.ID {
 			prev, ok = nil, false
 		}
+		configChanged := ok && !maps.Equal(prev.configs, mt.Configs)
+		if ok && !configChanged && len(prev.partitions) == len(mt.Partitions) {
+			// Unchanged: share the published state (it is immutable).
+			next.byName[prev.name], next.byID[prev.id] = prev, prev
+			continue
+		}
 		t := &topicState{name: mt.Name, id: mt.ID, configs: mt.Configs}
 		if ok {
 			t.partitions = append(t.partitions, prev.partitions...)
@@ -184,7 +190,7 @@ func (b *Broker) reconcile(img *metadata.Image) {
 		if err != nil {
 			b.log.Error("topic has an invalid config; using broker defaults for it", "topic", mt.Name, "err", err)
 		}
-		if ok && !maps.Equal(prev.configs, mt.Configs) {
+		if configChanged {
 			for _, r := range t.partitions {
 				if r.p != nil {
 					r.p.SetConfig(pcfg)

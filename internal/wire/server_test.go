@@ -63,7 +63,7 @@ func (h *testHandler) Handle(_ context.Context, req *Request) (any, error) {
 	return nil, errors.New("unexpected request")
 }
 
-func startServer(t *testing.T, maxBytes int32) (*Server, string) {
+func startServer(t testing.TB, maxBytes int32) (*Server, string) {
 	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), "segment"))
 	if err != nil {
@@ -85,7 +85,7 @@ func startServer(t *testing.T, maxBytes int32) (*Server, string) {
 	return s, ln.Addr().String()
 }
 
-func dial(t *testing.T, addr string) net.Conn {
+func dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
