@@ -233,7 +233,7 @@ func TestBadRequestsCloseOnlyTheirConnection(t *testing.T) {
 		{"bad client id", []byte{0, 0, 0, 10, 0, 3, 0, 1, 0, 0, 0, 1, 0x7f, 0xff}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, addr := startServer(t, 1024)
+			_, addr := startServer(t, 1024)
 			good := dial(t, addr)
 			bad := dial(t, addr)
 			send(t, good, metadataReq(1, ""), 1)
@@ -244,9 +244,6 @@ func TestBadRequestsCloseOnlyTheirConnection(t *testing.T) {
 			expectClosed(t, bad)
 			send(t, good, metadataReq(1, ""), 2)
 			recv(t, good, metadataReq(1, ""), 2)
-			if n := len(s.mu.conns); n < 1 {
-				t.Fatalf("%d connections tracked", n)
-			}
 		})
 	}
 }
