@@ -200,7 +200,11 @@ func (l *Log) writeChunkLocked(s *segment, chunk []byte, pos int64, next int64) 
 	if pos == 0 {
 		l.w.rollStart = l.clock()
 	}
-	if _, err := s.file.Load().WriteAt(chunk, pos); err != nil {
+	f, err := s.openFile()
+	if err != nil {
+		return l.failLocked(err)
+	}
+	if _, err := f.WriteAt(chunk, pos); err != nil {
 		// Whatever reached the file beyond pos is invisible (size is not
 		// advanced) and will be overwritten or cut by recovery.
 		return l.failLocked(err)
@@ -218,7 +222,11 @@ func (l *Log) rollLocked(base int64) error {
 	old.finish()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	if err := old.seg.file.Load().Sync(); err != nil {
+	f, err := old.seg.openFile()
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
 		return err
 	}
 	if err := old.seg.syncAndCloseIndexes(); err != nil {

@@ -177,7 +177,7 @@ func (s *segment) rewriteIndexes() error {
 	return nil
 }
 
-// syncIndexes fsyncs the index files and closes them (the segment is
+// syncAndCloseIndexes fsyncs the index files and closes them (the segment is
 // closed for appends). Caller holds Log.flushMu.
 func (s *segment) syncAndCloseIndexes() error {
 	if err := s.persistIndexes(math.MaxInt64, math.MaxInt64); err != nil {
@@ -197,4 +197,19 @@ func (s *segment) syncAndCloseIndexes() error {
 		}
 	}
 	return nil
+}
+
+// closeIndexFiles closes the index files without syncing them. Caller
+// holds Log.flushMu or owns the segment alone.
+func (s *segment) closeIndexFiles() error {
+	var err error
+	for _, fp := range []**os.File{&s.persisted.indexFile, &s.persisted.timeFile} {
+		if *fp != nil {
+			if e := (*fp).Close(); err == nil {
+				err = e
+			}
+			*fp = nil
+		}
+	}
+	return err
 }

@@ -30,11 +30,20 @@ import (
 // recoverActive recovers segment s, the last one, and returns the log end
 // offset. It leaves the appender's state ready (Log.w.active).
 func (l *Log) recoverActive(s *segment) (int64, error) {
-	f, err := s.openFile()
+	// A private descriptor, closed when done: after a crash every
+	// partition is recovered, and holding three descriptors each would
+	// exhaust the limit of a broker with many partitions. segment.file
+	// stays lazy.
+	f, err := os.OpenFile(s.path(logExt), os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}
-	size := s.size.Load()
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size()
 	idx, _ := os.ReadFile(s.path(indexExt)) // a missing or unreadable index is rebuilt
 	tidx, _ := os.ReadFile(s.path(timeIndexExt))
 	n, errIdx := checkIndex(idx, size)
@@ -63,12 +72,12 @@ func (l *Log) recoverActive(s *segment) (int64, error) {
 	if err := s.rewriteIndexes(); err != nil {
 		return 0, err
 	}
-	for _, idxFile := range []*os.File{s.persisted.indexFile, s.persisted.timeFile} {
-		if err := idxFile.Sync(); err != nil {
-			return 0, err
-		}
-	}
-	if err := syncDir(l.dir); err != nil {
+	// The rewritten index files are not fsynced (nor their directory
+	// entries): they only point at batches fsynced above, and whatever of
+	// them a crash loses, the next recovery finds out and rebuilds. One
+	// fsync per partition keeps opening thousands of partitions after a
+	// crash fast.
+	if err := s.closeIndexFiles(); err != nil {
 		return 0, err
 	}
 	s.indexLoaded.Store(true)

@@ -194,6 +194,9 @@ func (s *segment) loadIndexes(indexInterval int64) error {
 	}
 	s.index.set(idx)
 	s.timeIndex.set(tidx)
+	// Flushes read persisted only once indexLoaded is set, so these
+	// stores need no Log.flushMu.
+	s.persisted.indexN, s.persisted.timeN = s.index.count(), s.timeIndex.count()
 	s.indexLoaded.Store(true)
 	return nil
 }
