@@ -229,14 +229,18 @@ func (c *conn) readLoop() (err error) {
 	}()
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	var sizeBuf [4]byte
-	for {
+	// The idle deadline also bounds reading a frame's body, so a client
+	// trickling bytes cannot hold a connection forever.
+	deadline := func() {
 		if d := c.s.opts.IdleTimeout; d > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(d))
 		}
+	}
+	for {
+		deadline()
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return err
 		}
-		c.nc.SetReadDeadline(time.Time{})
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 0 || size > c.s.opts.MaxRequestBytes {
 			return fmt.Errorf("%w: %d bytes (limit %d)", ErrRequestTooLarge, uint32(size), c.s.opts.MaxRequestBytes)
@@ -245,6 +249,7 @@ func (c *conn) readLoop() (err error) {
 			return err
 		}
 		frame := make([]byte, size)
+		deadline()
 		if _, err := io.ReadFull(br, frame); err != nil {
 			return err
 		}
