@@ -88,3 +88,47 @@ func TestRawSocket(t *testing.T) {
 	}
 	rawControlRequest(t, good, metadata, 5)
 }
+
+// TestLocalhostListensOnBothLoopbacks: clients resolve localhost to
+// 127.0.0.1 or ::1, so a localhost listener binds both, on one port.
+func TestLocalhostListensOnBothLoopbacks(t *testing.T) {
+	b := testbroker.Start(t, map[string]string{"listeners": "PLAINTEXT://localhost:0"})
+	addrs := b.Addrs()
+	var v4, v6 *net.TCPAddr
+	for _, a := range addrs {
+		ta := a.(*net.TCPAddr)
+		if ta.IP.To4() != nil {
+			v4 = ta
+		} else {
+			v6 = ta
+		}
+	}
+	if v4 == nil {
+		t.Fatalf("no IPv4 listener: %v", addrs)
+	}
+	if v6 == nil {
+		if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+			ln.Close()
+			t.Fatalf("IPv6 loopback works here but was not bound: %v", addrs)
+		}
+		t.Skip("no IPv6 loopback on this machine")
+	}
+	if v4.Port != v6.Port {
+		t.Fatalf("ports differ: %v", addrs)
+	}
+	metadata := kmsg.NewPtrMetadataRequest()
+	metadata.SetVersion(4)
+	for _, a := range []*net.TCPAddr{v4, v6} {
+		c, err := net.Dial("tcp", a.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := rawControlRequest(t, c, metadata, 1)
+		c.Close()
+		resp := kmsg.NewPtrMetadataResponse()
+		resp.SetVersion(4)
+		if err := resp.ReadFrom(body); err != nil || len(resp.Brokers) != 1 || resp.Brokers[0].Host != "localhost" || int(resp.Brokers[0].Port) != v4.Port {
+			t.Fatalf("metadata via %v: %v %+v", a, err, resp.Brokers)
+		}
+	}
+}
