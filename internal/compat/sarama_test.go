@@ -121,10 +121,12 @@ func TestSaramaAdmin(t *testing.T) {
 	if d, ok := topics["sarama-admin"]; !ok || d.NumPartitions != 2 {
 		t.Fatalf("list: %+v", topics["sarama-admin"])
 	}
-	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "sarama-admin"})
-	if err != nil {
-		t.Fatalf("describe config: %v", err)
+	results, err := adm.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: "sarama-admin"}},
+		sarama.DescribeConfigsOptions{IncludeSynonyms: true, IncludeDocumentation: true})
+	if err != nil || len(results) != 1 || results[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("describe configs: %v %+v", err, results)
 	}
+	entries := results[0].Configs
 	found := false
 	for _, e := range entries {
 		if e.Name == "retention.ms" {
