@@ -438,3 +438,64 @@ func TestKgoClientUsesBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCreateTopicsRequestDetails(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	cl := b.Client(t)
+	ctx := controlCtx(t)
+	topic := func(name string, assignment ...[]int32) kmsg.CreateTopicsRequestTopic {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		for p, replicas := range assignment {
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, kmsg.CreateTopicsRequestTopicReplicaAssignment{Partition: int32(p), Replicas: replicas})
+		}
+		return rt
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Topics = append(req.Topics,
+		topic("assigned", []int32{1}, []int32{1}),
+		topic("other-broker", []int32{2}),
+		topic("twice-in-replicas", []int32{1, 1}),
+		topic("dup"), topic("dup"),
+	)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int16{0, kerr.InvalidReplicaAssignment.Code, kerr.InvalidReplicaAssignment.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}
+	for i, rt := range resp.Topics {
+		if rt.ErrorCode != want[i] {
+			t.Errorf("%s: error %d, want %d (%v)", rt.Topic, rt.ErrorCode, want[i], rt.ErrorMessage)
+		}
+	}
+	if r := resp.Topics[0]; r.NumPartitions != 2 || r.ReplicationFactor != 1 || r.TopicID == [16]byte{} || len(r.Configs) == 0 {
+		t.Fatalf("created topic: %+v", r)
+	}
+
+	// DescribeConfigs with documentation and synonyms, and a wrong broker id.
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.IncludeDocumentation, dc.IncludeSynonyms = true, true
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName, res.ConfigNames = kmsg.ConfigResourceTypeTopic, "assigned", []string{"segment.ms"}
+	wrong := kmsg.NewDescribeConfigsRequestResource()
+	wrong.ResourceType, wrong.ResourceName = kmsg.ConfigResourceTypeBroker, "7"
+	dc.Resources = append(dc.Resources, res, wrong)
+	// Straight to node 1: kgo would route the broker-7 resource to node 7.
+	raw, err := cl.Broker(1).Request(ctx, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcResp := raw.(*kmsg.DescribeConfigsResponse)
+	r0 := dcResp.Resources[0]
+	if r0.ErrorCode != 0 || len(r0.Configs) != 1 {
+		t.Fatalf("describe: %+v", r0)
+	}
+	c := r0.Configs[0]
+	if c.Documentation == nil || *c.Documentation == "" || c.ConfigType != kmsg.ConfigTypeLong || len(c.ConfigSynonyms) != 1 ||
+		c.ConfigSynonyms[0].Name != "log.roll.hours" || c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("segment.ms described as %+v", c)
+	}
+	if dcResp.Resources[1].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("wrong broker id: %+v", dcResp.Resources[1])
+	}
+}
