@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -151,7 +152,7 @@ func TestUnreachableBlackhole(t *testing.T) {
 		}
 	}()
 	h := newHarness(t, ln.Addr().String())
-	h.fails(exitFailure, "no answer within 500ms", "topic", "list", "--timeout", "500ms")
+	h.fails(exitFailure, "cannot reach the cluster at "+ln.Addr().String(), "topic", "list", "--timeout", "500ms")
 }
 
 func TestProfiles(t *testing.T) {
@@ -197,15 +198,31 @@ func TestProfiles(t *testing.T) {
 }
 
 func TestClusterCommands(t *testing.T) {
-	h := newHarness(t, startFake(t))
+	h := newHarness(t, startCluster(t))
 	info := h.ok("", "cluster", "info")
-	golden(t, "cluster_info", normalize(info, `127\.0\.0\.1\s+\d+\s+`, "127.0.0.1  PORT  "))
-	health := h.ok("", "cluster", "health")
-	golden(t, "cluster_health", health)
-	h.ok("", "cluster", "config", "set", "log.retention.ms=60000")
-	got := h.ok("", "cluster", "config", "get", "--cluster-default")
-	if !strings.Contains(got, "log.retention.ms") || !strings.Contains(got, "60000") {
+	golden(t, "cluster_info", normalize(info, `(CLUSTER\s+)\S+`, "${1}ID", `127\.0\.0\.1\s+\d+`, "127.0.0.1  PORT"))
+	golden(t, "cluster_health", h.ok("", "cluster", "health"))
+	got := h.ok("", "cluster", "config", "get", "num.partitions", "log.dirs")
+	if !strings.Contains(got, "num.partitions") || !strings.Contains(got, "log.dirs") || strings.Contains(got, "auto.create") {
+		t.Fatalf("cluster config get KEYS: %q", got)
+	}
+	h.fails(exitUsage, "unknown config(s): no.such.config", "cluster", "config", "get", "no.such.config")
+	// Gregor's broker configs are static: the refusal comes back in one line.
+	h.fails(exitFailure, "cluster default: INVALID_REQUEST: Broker configs are read-only", "cluster", "config", "set", "log.retention.ms=60000")
+}
+
+// TestClusterConfigSet runs against kfake, which takes dynamic broker
+// configs (Gregor refuses them for now).
+func TestClusterConfigSet(t *testing.T) {
+	h := newHarness(t, startFake(t))
+	golden(t, "cluster_config_set", h.ok("", "cluster", "config", "set", "log.retention.ms=60000"))
+	set := regexp.MustCompile(`(?m)^log\.retention\.ms\s+60000\s`)
+	if got := h.ok("", "cluster", "config", "get", "--cluster-default"); !set.MatchString(got) {
 		t.Fatalf("cluster config get: %q", got)
+	}
+	h.ok("", "cluster", "config", "set", "--delete", "log.retention.ms")
+	if got := h.ok("", "cluster", "config", "get", "--cluster-default"); set.MatchString(got) {
+		t.Fatalf("config not deleted: %q", got)
 	}
 }
 

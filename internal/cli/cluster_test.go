@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gregor-log/gregor/internal/testbroker"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -19,8 +20,9 @@ func startFake(t testing.TB) string {
 	return strings.Join(c.ListenAddrs(), ",")
 }
 
-// startCluster starts the cluster the end-to-end tests run against.
-func startCluster(t testing.TB) string { return startFake(t) }
+// startCluster starts the cluster the end-to-end tests run against: a
+// real Gregor broker, in-process.
+func startCluster(t testing.TB) string { return testbroker.Start(t, nil).Addr }
 
 // startGroupCluster starts a cluster with a group coordinator.
 func startGroupCluster(t testing.TB) string { return startFake(t) }

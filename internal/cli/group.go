@@ -195,6 +195,11 @@ starting with # are skipped) and commits exactly those.`,
 				return err
 			}
 			defer done()
+			if len(topics) > 0 {
+				if _, err := a.ensureTopics(cmd, adm, topics...); err != nil {
+					return err
+				}
+			}
 			ctx, cancel := a.requestContext(cmd)
 			defer cancel()
 			described, err := adm.DescribeGroups(ctx, group)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -53,13 +54,27 @@ func resultsError(noun string, total int, failed []error) error {
 	return fmt.Errorf("%d of %d %s failed; first: %w", len(failed), total, noun, failed[0])
 }
 
-// kafkaError joins a Kafka error and the broker's extra message, if any.
+// kafkaError joins a Kafka error and the broker's own message, if any.
+// With a message, the error code's generic description is noise.
 func kafkaError(err error, msg string) error {
-	if msg == "" || (err != nil && strings.Contains(err.Error(), msg)) {
+	if msg == "" || err == nil || strings.Contains(err.Error(), msg) {
 		return err
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return &brokerError{code: ke, msg: msg}
 	}
 	return fmt.Errorf("%w (%s)", err, msg)
 }
+
+// brokerError is a Kafka error code with the broker's message.
+type brokerError struct {
+	code *kerr.Error
+	msg  string
+}
+
+func (e *brokerError) Error() string { return e.code.Message + ": " + e.msg }
+func (e *brokerError) Unwrap() error { return e.code }
 
 // status is a table cell for a per-item result.
 func status(err error) string {
