@@ -96,10 +96,10 @@ func TestServePrecedence(t *testing.T) {
 	def := config.Default()
 	for _, tc := range []struct{ key, want string }{
 		{"default.replication.factor", mustGet(t, def, "default.replication.factor")}, // default
-		{"num.partitions", "2"},        // file
-		{"log.retention.ms", "2000"},   // env beats file
-		{"log.dirs", "from-flag"},      // flag beats env and file
-		{"min.insync.replicas", "1"},   // file, same as default
+		{"num.partitions", "2"},      // file
+		{"log.retention.ms", "2000"}, // env beats file
+		{"log.dirs", "from-flag"},    // flag beats env and file
+		{"min.insync.replicas", "1"}, // file, same as default
 		{"admin.listener", def.AdminListener},
 	} {
 		if got := mustGet(t, cfg, tc.key); got != tc.want {
