@@ -202,11 +202,11 @@ func TestOffsetForTimestamp(t *testing.T) {
 			ts, wantOff, wantTs int64
 			ok                  bool
 		}{
-			{0, 0, 1001, true},
-			{1001, 0, 1001, true},
-			{1002, 2, 1011, true},
-			{1145, 32, 1161, true}, // batch 15 is older, skipped
-			{1391, 78, 1391, true},
+			{0, 0, 1000, true},
+			{1001, 1, 1001, true},
+			{1002, 2, 1010, true},
+			{1145, 32, 1160, true}, // batch 15 is older, skipped
+			{1391, 79, 1391, true},
 			{1392, 0, 0, false},
 		} {
 			off, ts, ok, err := l.OffsetForTimestamp(tc.ts)
@@ -215,7 +215,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 			}
 		}
 		ts, off, err := l.MaxTimestamp()
-		if err != nil || ts != 1391 || off != 78 {
+		if err != nil || ts != 1391 || off != 79 {
 			t.Errorf("%s: MaxTimestamp = %d, %d, %v", stage, ts, off, err)
 		}
 	}
