@@ -145,7 +145,6 @@ func recordAtTimestamp(f *os.File, pos int64, h *record.Header, ts, logStart int
 	return fallback, fallbackTs
 }
 
-
 // EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch <=
 // epoch known to the log and the offset where the next epoch starts (or the
 // log end offset). (-1, -1) when the log has no epoch <= epoch.
