@@ -24,5 +24,4 @@ func startFake(t testing.TB) string {
 // real Gregor broker, in-process.
 func startCluster(t testing.TB) string { return testbroker.Start(t, nil).Addr }
 
-// startGroupCluster starts a cluster with a group coordinator.
-func startGroupCluster(t testing.TB) string { return startFake(t) }
+

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gregor-log/gregor/internal/testbroker"
 )
 
 func TestTopicLifecycle(t *testing.T) {
@@ -166,7 +168,8 @@ func TestConsumeFollowsUntilInterrupted(t *testing.T) {
 }
 
 func TestGroupLag(t *testing.T) {
-	h := newHarness(t, startGroupCluster(t))
+	// No initial rebalance delay: each join would otherwise wait 3 s.
+	h := newHarness(t, testbroker.Start(t, map[string]string{"group.initial.rebalance.delay.ms": "0"}).Addr)
 	h.ok("", "topic", "create", "events", "-p", "1")
 	var in strings.Builder
 	for i := range 10 {
@@ -204,8 +207,18 @@ func TestGroupLag(t *testing.T) {
 	h.ok("", "group", "seek", "billing", "--to", "@1", "--dry-run")
 
 	golden(t, "group_offset_delete", h.ok("", "group", "offset-delete", "billing", "--topic", "events"))
-	golden(t, "group_delete", h.ok("", "group", "delete", "billing"))
-	h.fails(exitFailure, `group "billing"`, "group", "describe", "billing")
+	if out := h.run("", "group", "describe", "billing"); strings.Contains(out.stdout, "events  0") {
+		t.Fatalf("offsets not deleted:\n%s", out.stdout)
+	}
+
+	// Seeking a group that does not exist yet creates its offsets.
+	h.ok("", "group", "seek", "audit", "--to", "end", "--topics", "events")
+	if out := h.ok("", "group", "describe", "audit"); !strings.Contains(out, "TOTAL-LAG      0") {
+		t.Fatalf("new group at the end:\n%s", out)
+	}
+	golden(t, "group_delete", h.ok("", "group", "delete", "audit"))
+	h.fails(exitFailure, `group "audit": group does not exist`, "group", "describe", "audit")
+	h.fails(exitFailure, `group "audit": group does not exist`, "group", "delete", "audit")
 }
 
 func TestConsumeJSONIsJSON(t *testing.T) {
