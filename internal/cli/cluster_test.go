@@ -23,5 +23,3 @@ func startFake(t testing.TB) string {
 // startCluster starts the cluster the end-to-end tests run against: a
 // real Gregor broker, in-process.
 func startCluster(t testing.TB) string { return testbroker.Start(t, nil).Addr }
-
-
