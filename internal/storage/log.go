@@ -161,7 +161,7 @@ func (l *Log) load() error {
 		l.segments.Store(&segs)
 		if clean {
 			last.size.Store(marker.activeLogSize)
-			last.verify.trustedFrom = marker.activeLogSize
+			last.verify.trustedFrom.Store(marker.activeLogSize)
 			logEnd = marker.logEndOffset
 		} else if logEnd, err = l.recoverActive(last); err != nil {
 			return err
@@ -179,6 +179,15 @@ func (l *Log) load() error {
 	}
 	l.w.dirty = !clean
 	logStart = min(max(logStart, segs[0].baseOffset), logEnd)
+	// Segments wholly below the log start offset are left over from a
+	// DeleteRecordsBefore that a crash interrupted (their removal need
+	// not be durable: the checkpoint is). Finish the job.
+	for len(segs) > 1 && segs[1].baseOffset <= logStart {
+		if err := segs[0].remove(); err != nil {
+			return err
+		}
+		segs = segs[1:]
+	}
 
 	l.segments.Store(&segs)
 	l.logEndOffset.Store(logEnd)
@@ -204,7 +213,7 @@ func readDirNames(dir string) ([]string, error) {
 // missing one later means it was lost, not that it was never written.
 func (l *Log) createSegment(base int64) (*segment, error) {
 	s := newSegment(l.dir, base, 0)
-	s.verify.trustedFrom = 0
+	s.verify.trustedFrom.Store(0)
 	f, err := os.OpenFile(s.path(logExt), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
@@ -382,7 +391,7 @@ func (l *Log) close(markClean bool) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if l.closed.Swap(true) {
-		return ErrClosed
+		return nil // closing twice is harmless
 	}
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()

@@ -404,3 +404,27 @@ func TestConcurrentReaders(t *testing.T) {
 		t.Fatalf("end %d flushed %d", l.LogEndOffset(), l.FlushedOffset())
 	}
 }
+
+// TestLeftoverSegmentsBelowStart: segments a crash kept below the log
+// start offset are removed at Open.
+func TestLeftoverSegmentsBelowStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.SegmentBytes = 2048
+	l, _ := epochLog(t, dir, cfg)
+	first := segmentName(dir, 0, logExt)
+	old, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteRecordsBefore(30); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	os.WriteFile(first, old, 0o644) // as if the unlink had not reached the disk
+	l = mustOpen(t, dir, cfg)
+	defer l.Close()
+	if _, err := os.Stat(first); err == nil || l.segs()[0].baseOffset == 0 || l.LogStartOffset() != 30 {
+		t.Fatalf("leftover segment kept: start %d, first segment %d", l.LogStartOffset(), l.segs()[0].baseOffset)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Read returns whole batches starting at the batch that holds offset, at
@@ -122,7 +123,7 @@ func (l *Log) readSegment(s *segment, offset, maxBytes, maxOffset int64) (Slice,
 // of them (forgetting one only costs a second check).
 type verifyState struct {
 	sync.Mutex
-	trustedFrom int64
+	trustedFrom atomic.Int64 // stored under the mutex, loaded without it
 	spans       []span
 }
 
@@ -135,10 +136,13 @@ const maxVerifiedSpans = 16
 // the good prefix: end itself, or the start of the first corrupt batch. A
 // corrupt first batch is ErrCorruptSegment.
 func (s *segment) verifyRange(c *cursor, start, end int64) (int64, error) {
+	if start >= s.verify.trustedFrom.Load() {
+		return end, nil // the common case: bytes this process appended
+	}
 	s.verify.Lock()
 	defer s.verify.Unlock()
 	pos := start
-	for pos < end && pos < s.verify.trustedFrom {
+	for pos < end && pos < s.verify.trustedFrom.Load() {
 		if sp, ok := s.verify.covering(pos); ok {
 			pos = sp.to
 			continue
@@ -183,7 +187,7 @@ func (v *verifyState) add(sp span) {
 func (v *verifyState) cut(pos int64) {
 	v.Lock()
 	defer v.Unlock()
-	v.trustedFrom = min(v.trustedFrom, pos)
+	v.trustedFrom.Store(min(v.trustedFrom.Load(), pos))
 	kept := v.spans[:0]
 	for _, sp := range v.spans {
 		if sp.from < pos {

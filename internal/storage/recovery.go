@@ -145,6 +145,6 @@ func (l *Log) scanActive(s *segment, f *os.File, size int64, idx, tidx []byte) (
 		pos += int64(h.Size())
 	}
 	s.verify.spans = []span{{scanFrom, pos}}
-	s.verify.trustedFrom = pos
+	s.verify.trustedFrom.Store(pos)
 	return ix, pos, next, nil
 }

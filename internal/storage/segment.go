@@ -85,7 +85,7 @@ func newSegment(dir string, base int64, size int64) *segment {
 	s.size.Store(size)
 	s.index.size = offsetEntrySize
 	s.timeIndex.size = timeEntrySize
-	s.verify.trustedFrom = math.MaxInt64
+	s.verify.trustedFrom.Store(math.MaxInt64)
 	return s
 }
 

@@ -64,6 +64,14 @@ func (l *Log) TruncateTo(offset int64) error {
 			return l.failLocked(err)
 		}
 	}
+	if len(segs) > i+1 {
+		// The removals must be durable before new batches reuse their
+		// offsets in segment i: if the old segments came back after a
+		// crash, the log would hold two versions of those offsets.
+		if err := syncDir(l.dir); err != nil {
+			return l.failLocked(err)
+		}
+	}
 	s.size.Store(cut)
 	l.logEndOffset.Store(newEnd)
 	if err := f.Truncate(cut); err != nil {
