@@ -342,6 +342,7 @@ func (c *Coordinator) consumerJoin(now int64, g *group, cl Client, req *kmsg.Con
 	resp.MemberID = kmsg.StringPtr(m.id)
 	resp.MemberEpoch = m.epoch
 	resp.Assignment = m.assigned.toHeartbeat()
+	c.setInterval(g, m, resp)
 	return resp
 }
 
@@ -433,7 +434,22 @@ func (c *Coordinator) consumerHeartbeat(now int64, g *group, req *kmsg.ConsumerG
 	}
 	resp.MemberID = kmsg.StringPtr(m.id)
 	resp.MemberEpoch = m.epoch
+	c.setInterval(g, m, resp)
 	return resp
+}
+
+// reconcilingHeartbeatMs is the heartbeat interval given to a member that
+// is still reconciling (revoking, or waiting for partitions others are
+// releasing): its next step depends on others, so it comes back sooner
+// than group.consumer.heartbeat.interval.ms. A rebalance then takes a few
+// of these rather than a few full intervals.
+const reconcilingHeartbeatMs = 500
+
+func (c *Coordinator) setInterval(g *group, m *consumerMember, resp *kmsg.ConsumerGroupHeartbeatResponse) {
+	resp.HeartbeatIntervalMillis = c.cfg.ConsumerHeartbeatIntervalMs
+	if m.state != memberStable || m.epoch != g.consumer.targetEpoch {
+		resp.HeartbeatIntervalMillis = min(resp.HeartbeatIntervalMillis, reconcilingHeartbeatMs)
+	}
 }
 
 func (c *Coordinator) resetConsumerSession(m *consumerMember, now int64) {

@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/gregor-log/gregor/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// FindCoordinator v0-v4 (v4 batches keys). Group keys are served here
+// once __consumer_offsets exists (the first lookup creates it);
+// transaction keys answer COORDINATOR_NOT_AVAILABLE until transactions
+// are implemented.
+func init() { register(kmsg.FindCoordinator, 0, 4, handleFindCoordinator) }
+
+const (
+	coordinatorGroup       = 0
+	coordinatorTransaction = 1
+)
+
+func handleFindCoordinator(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+	r := req.Body.(*kmsg.FindCoordinatorRequest)
+	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := r.CoordinatorKeys
+	if r.Version < 4 {
+		keys = []string{r.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := b.findCoordinator(r.CoordinatorType, key)
+		if r.Version < 4 {
+			resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+			resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+			break
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	return resp, nil
+}
+
+func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+	c := kmsg.NewFindCoordinatorResponseCoordinator()
+	c.Key, c.NodeID = key, -1
+	fail := func(code int16, msg string) kmsg.FindCoordinatorResponseCoordinator {
+		c.ErrorCode, c.ErrorMessage = code, &msg
+		return c
+	}
+	switch keyType {
+	case coordinatorGroup:
+	case coordinatorTransaction:
+		return fail(kerr.CoordinatorNotAvailable.Code, "transactions are not supported by this broker yet")
+	default:
+		return fail(kerr.InvalidRequest.Code, "unknown coordinator type")
+	}
+	svc, code := b.groupCoordinator()
+	if code != 0 {
+		return fail(code, "the group coordinator is not available")
+	}
+	if code := svc.GroupCoordinatorError(key); code != 0 {
+		return fail(code, "this node does not coordinate the group")
+	}
+	br, ok := b.store.Image().Broker(b.nodeID())
+	if !ok || len(br.Endpoints) == 0 {
+		return fail(kerr.CoordinatorNotAvailable.Code, "this node has no listener registered yet")
+	}
+	e := br.Endpoints[0] // the listener Metadata advertises
+	c.NodeID, c.Host, c.Port = b.nodeID(), e.Host, e.Port
+	return c
+}
