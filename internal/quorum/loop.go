@@ -33,8 +33,14 @@ type loopState struct {
 
 	// catchUpTo is the commit index found on disk at open; caughtUp is
 	// closed once applied reaches it.
-	catchUpTo  uint64
-	caughtUp   bool
+	catchUpTo uint64
+	caughtUp  bool
+	// proposed holds the ids of proposals raft accepted since the last
+	// Ready. raft appends an accepted proposal to its log at once, so the
+	// next Ready's entries hold it, unless raft replaced it (a conf change
+	// while another is pending becomes an empty entry) or a new leader
+	// truncated it before it was ever written: then it was dropped.
+	proposed   []uint64
 	snapsTaken int
 	snapsIn    int
 }
@@ -155,7 +161,9 @@ func (n *Node) proposeInLoop(req *request) {
 	}
 	if err != nil {
 		n.pending.finish(req.p.tag.id, err)
+		return
 	}
+	n.loop.proposed = append(n.loop.proposed, req.p.tag.id)
 }
 
 // errNoChange: a conf change that would change nothing.
@@ -247,16 +255,25 @@ func (n *Node) setLeader(id int32) {
 	n.mu.Unlock()
 }
 
-// placeProposals records where this node's proposals landed in its log.
+// placeProposals records where this node's proposals landed in its log,
+// and fails those raft accepted but did not append (see proposed).
 func (n *Node) placeProposals(entries []*pb.Entry) {
-	if len(entries) == 0 || n.pending.len() == 0 {
+	if len(n.loop.proposed) == 0 && (len(entries) == 0 || n.pending.len() == 0) {
 		return
 	}
+	placed := map[uint64]bool{}
 	for _, e := range entries {
 		if t, ok := entryTag(e); ok && t.proposer == n.self {
 			n.pending.placed(t.id, e.GetIndex(), e.GetTerm())
+			placed[t.id] = true
 		}
 	}
+	for _, id := range n.loop.proposed {
+		if !placed[id] {
+			n.pending.finish(id, fmt.Errorf("%w: raft did not append it (a conf change already pending, or leadership lost)", ErrProposalDropped))
+		}
+	}
+	n.loop.proposed = n.loop.proposed[:0]
 }
 
 // restore installs a snapshot from the leader as the state machine.
