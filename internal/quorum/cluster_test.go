@@ -478,11 +478,10 @@ func TestLearner(t *testing.T) {
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel2()
 	err := lead.AppendContext(ctx2, topic("no quorum", 1)...)
-	if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrNotLeader) {
+	// The leader accepted it at once (it steps down only an election
+	// timeout or two later, by CheckQuorum), and it never commits.
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("append without a quorum: %v", err)
-	}
-	if errors.Is(err, ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("timeout error does not wrap the context's: %v", err)
 	}
 	if _, ok := lead.Image().Topic("no quorum"); ok {
 		t.Fatal("applied without a quorum")
