@@ -40,9 +40,12 @@ type loopState struct {
 	// next Ready's entries hold it, unless raft replaced it (a conf change
 	// while another is pending becomes an empty entry) or a new leader
 	// truncated it before it was ever written: then it was dropped.
-	proposed   []uint64
-	snapsTaken int
-	snapsIn    int
+	proposed []uint64
+	// undelivered are the messages of the current Ready the transport
+	// dropped; they are reported to raft after Advance.
+	undelivered []*pb.Message
+	snapsTaken  int
+	snapsIn     int
 }
 
 // run is the Ready loop: the only goroutine that touches the RawNode, the
@@ -199,6 +202,16 @@ func (n *Node) processReadies() error {
 			return err
 		}
 		rn.Advance(rd)
+		// Tell raft about the messages the transport dropped, so it
+		// probes those peers again (and retries a snapshot).
+		for _, m := range n.loop.undelivered {
+			rn.ReportUnreachable(m.GetTo())
+			if m.GetType() == pb.MsgSnap {
+				rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+			}
+		}
+		clear(n.loop.undelivered)
+		n.loop.undelivered = n.loop.undelivered[:0]
 	}
 	return nil
 }
@@ -228,9 +241,9 @@ func (n *Node) handleReady(rd *raft.Ready) error {
 	}
 	n.placeProposals(rd.Entries)
 	// 2. Send.
-	if n.tr != nil {
-		for _, m := range rd.Messages {
-			n.tr.send(m)
+	for _, m := range rd.Messages {
+		if n.tr == nil || !n.tr.send(m) {
+			n.loop.undelivered = append(n.loop.undelivered, m)
 		}
 	}
 	// 3. Apply.

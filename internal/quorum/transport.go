@@ -152,28 +152,19 @@ func (t *transport) setPeers(addresses map[uint64]string) {
 
 // send marshals m and queues it for its peer. It must run on the Ready
 // loop's goroutine: marshalling reads entries raft may share with later
-// Readies. A message that cannot be queued is dropped and reported.
-func (t *transport) send(m *pb.Message) {
-	to := m.GetTo()
+// Readies. It returns false when the message was dropped (no such peer,
+// too large, queue full); the caller tells raft, which retransmits.
+func (t *transport) send(m *pb.Message) bool {
 	t.mu.Lock()
-	p := t.mu.peers[to]
+	p := t.mu.peers[m.GetTo()]
 	t.mu.Unlock()
-	isSnap := m.GetType() == pb.MsgSnap
-	fail := func() {
-		t.report(report{to: to, kind: reportUnreachable})
-		if isSnap {
-			t.report(report{to: to, kind: reportSnapshotFailure})
-		}
-	}
 	if p == nil {
-		fail()
-		return
+		return false
 	}
 	size := proto.Size(m)
 	if size > maxMessageBytes {
-		t.log.Error("quorum: message too large to send", "to", nodeID(to), "type", m.GetType().String(), "bytes", size)
-		fail()
-		return
+		t.log.Error("quorum: message too large to send", "to", nodeID(m.GetTo()), "type", m.GetType().String(), "bytes", size)
+		return false
 	}
 	frame := make([]byte, 4, 4+size)
 	binary.BigEndian.PutUint32(frame, uint32(size))
@@ -183,9 +174,10 @@ func (t *transport) send(m *pb.Message) {
 		panic(fmt.Sprintf("quorum: marshal %v: %v", m.GetType(), err))
 	}
 	select {
-	case p.queue <- outMessage{frame: frame, snap: isSnap}:
+	case p.queue <- outMessage{frame: frame, snap: m.GetType() == pb.MsgSnap}:
+		return true
 	default:
-		fail()
+		return false
 	}
 }
 
