@@ -28,6 +28,11 @@ var (
 	// ErrBatchTooLarge: one batch is larger than segment.bytes, so no segment
 	// can hold it (Kafka's RECORD_BATCH_TOO_LARGE).
 	ErrBatchTooLarge = errors.New("storage: batch larger than segment.bytes")
+	// ErrStaleLeaderEpoch: an append carries a leader epoch older than the
+	// latest one in the log (a deposed leader, or a follower fed batches
+	// from before its truncation point). Leader epochs in a log never
+	// decrease.
+	ErrStaleLeaderEpoch = errors.New("storage: leader epoch older than the log's latest")
 	// ErrInvalidBatches: the bytes given to Append are not a sequence of
 	// whole v2 batches. The partition validates produce requests first, so
 	// this means a caller bug or a corrupt replication response; the log is

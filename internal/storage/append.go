@@ -1,18 +1,12 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 
 	"github.com/gregor-log/gregor/internal/record"
 )
-
-// ErrStaleLeaderEpoch: an append carries a leader epoch older than the
-// latest one in the log (a deposed leader, or a follower fed batches from
-// before its truncation point). Leader epochs in a log never decrease.
-var ErrStaleLeaderEpoch = errors.New("storage: leader epoch older than the log's latest")
 
 // Append writes whole, already validated batches (concatenated as in a
 // produce request). It returns after the data is as durable as the flush
