@@ -378,7 +378,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	const every = 20
 	c := newCluster(t, 3, 0, func(cfg *Config) {
 		cfg.SnapshotEntries = every
-		*cfg = cfg.WithoutCatchUpEntries()
+		cfg.CatchUpEntries = -1
 	})
 	c.startAll()
 	lead := c.leader()

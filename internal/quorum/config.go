@@ -45,26 +45,14 @@ type Config struct {
 	SnapshotEntries uint64
 	// CatchUpEntries is how many entries before a snapshot stay in memory
 	// after compaction, so a follower a little behind catches up from the
-	// log instead of a snapshot (default 1,000; 0 keeps none).
-	CatchUpEntries uint64
-	// keepNoCatchUpEntries is set when CatchUpEntries was explicitly 0
-	// through WithoutCatchUpEntries; a zero value otherwise means default.
-	keepNoCatchUpEntries bool
+	// log instead of a snapshot (default 1,000; negative keeps none).
+	CatchUpEntries int
 
 	// ProposalTimeout bounds Append (which has no context), default 10 s.
 	ProposalTimeout time.Duration
 
 	// Logger receives the node's and etcd raft's logs (default slog.Default).
 	Logger *slog.Logger
-}
-
-// WithoutCatchUpEntries returns c set to compact the whole log at every
-// snapshot, so any follower behind the snapshot gets the snapshot. Tests
-// use it; production keeps the default margin.
-func (c Config) WithoutCatchUpEntries() Config {
-	c.CatchUpEntries = 0
-	c.keepNoCatchUpEntries = true
-	return c
 }
 
 const (
@@ -119,8 +107,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = defaultSnapshotEntries
 	}
-	if c.CatchUpEntries == 0 && !c.keepNoCatchUpEntries {
+	switch {
+	case c.CatchUpEntries == 0:
 		c.CatchUpEntries = defaultCatchUpEntries
+	case c.CatchUpEntries < 0:
+		c.CatchUpEntries = 0
 	}
 	if c.ProposalTimeout <= 0 {
 		c.ProposalTimeout = defaultProposalTimeout

@@ -435,7 +435,7 @@ func (n *Node) maybeSnapshot() error {
 		n.loop.snapIndex = n.loop.applied
 		return nil
 	}
-	if err := n.loop.st.snapshot(n.loop.applied, n.loop.confState, data, n.cfg.CatchUpEntries); err != nil {
+	if err := n.loop.st.snapshot(n.loop.applied, n.loop.confState, data, uint64(n.cfg.CatchUpEntries)); err != nil {
 		return err
 	}
 	n.loop.snapIndex = n.loop.applied
