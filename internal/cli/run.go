@@ -146,6 +146,7 @@ cluster: topics, producing, consuming, consumer groups and cluster state.`,
 		a.groupCommand(),
 		a.clusterCommand(),
 		a.profileCommand(),
+		a.benchCommand(),
 		a.completionCommand(),
 	)
 	return root
