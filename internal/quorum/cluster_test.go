@@ -465,6 +465,20 @@ func TestLearner(t *testing.T) {
 	ln = c.start(learner)
 	waitImage(t, ln, lead.Image())
 
+	// When the leader stops, a voter takes over; the learner never
+	// campaigns and follows the new leader.
+	oldLead := lead.NodeID()
+	c.stop(oldLead)
+	lead = c.leader()
+	mustAppend(t, lead, topic("new leader", 1)...)
+	waitImage(t, ln, lead.Image())
+	eventually(t, "the learner follows the new leader", func() bool { return ln.Leader() == lead.NodeID() })
+	if st := ln.Status(); st.Role != "StateFollower" || st.Term != lead.Status().Term {
+		t.Fatalf("learner role %s in term %d", st.Role, st.Term)
+	}
+	c.start(oldLead)
+	c.converged(lead.Image())
+
 	// Stopping the learner does not affect the quorum.
 	c.stop(learner)
 	mustAppend(t, lead, topic("without learner", 1)...)
