@@ -73,7 +73,10 @@ type consumerGroup struct {
 	resolved     map[string]TopicInfo
 	assignor     string
 	emptySinceMs int64
-	regexes      map[string]*regexEntry
+	// epochChangedMs is when the epoch last moved: members heartbeat
+	// sooner while the group is changing (see setInterval).
+	epochChangedMs int64
+	regexes        map[string]*regexEntry
 }
 
 // regexEntry caches a subscription regex and its matches at one topics
@@ -342,7 +345,7 @@ func (c *Coordinator) consumerJoin(now int64, g *group, cl Client, req *kmsg.Con
 	resp.MemberID = kmsg.StringPtr(m.id)
 	resp.MemberEpoch = m.epoch
 	resp.Assignment = m.assigned.toHeartbeat()
-	c.setInterval(g, m, resp)
+	c.setInterval(now, g, m, resp)
 	return resp
 }
 
@@ -434,21 +437,27 @@ func (c *Coordinator) consumerHeartbeat(now int64, g *group, req *kmsg.ConsumerG
 	}
 	resp.MemberID = kmsg.StringPtr(m.id)
 	resp.MemberEpoch = m.epoch
-	c.setInterval(g, m, resp)
+	c.setInterval(now, g, m, resp)
 	return resp
 }
 
-// reconcilingHeartbeatMs is the heartbeat interval given to a member that
-// is still reconciling (revoking, or waiting for partitions others are
-// releasing): its next step depends on others, so it comes back sooner
-// than group.consumer.heartbeat.interval.ms. A rebalance then takes a few
-// of these rather than a few full intervals.
+// reconcilingHeartbeatMs is the heartbeat interval given to members while
+// their group changes: a member still reconciling (revoking, or waiting
+// for partitions others release) depends on others, and a stable member
+// of a group whose epoch moved within the last full interval may be told
+// to revoke on its next heartbeat. The coordinator cannot push, so it asks
+// them back sooner than group.consumer.heartbeat.interval.ms, and a
+// rebalance takes a few of these rather than a few full intervals (Kafka
+// keeps the full interval; the cost is a few more heartbeats while a group
+// churns).
 const reconcilingHeartbeatMs = 500
 
-func (c *Coordinator) setInterval(g *group, m *consumerMember, resp *kmsg.ConsumerGroupHeartbeatResponse) {
-	resp.HeartbeatIntervalMillis = c.cfg.ConsumerHeartbeatIntervalMs
-	if m.state != memberStable || m.epoch != g.consumer.targetEpoch {
-		resp.HeartbeatIntervalMillis = min(resp.HeartbeatIntervalMillis, reconcilingHeartbeatMs)
+func (c *Coordinator) setInterval(now int64, g *group, m *consumerMember, resp *kmsg.ConsumerGroupHeartbeatResponse) {
+	full := c.cfg.ConsumerHeartbeatIntervalMs
+	resp.HeartbeatIntervalMillis = full
+	cs := g.consumer
+	if m.state != memberStable || m.epoch != cs.targetEpoch || now-cs.epochChangedMs < int64(full) {
+		resp.HeartbeatIntervalMillis = min(full, reconcilingHeartbeatMs)
 	}
 }
 
@@ -494,6 +503,7 @@ func (c *Coordinator) removeConsumerMember(g *group, m *consumerMember, now int6
 // bumpEpoch starts a new group epoch and computes its target assignment.
 func (c *Coordinator) bumpEpoch(g *group, now int64) {
 	g.consumer.epoch++
+	g.consumer.epochChangedMs = now
 	c.computeTarget(g)
 }
 

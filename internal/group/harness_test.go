@@ -10,7 +10,7 @@ import (
 // harness drives a Coordinator with a fake clock, collecting its replies
 // and records, as the Service does with a real one.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	c       *Coordinator
 	now     int64
 	tickets Ticket
@@ -25,7 +25,7 @@ func testConfig() Config {
 	return cfg
 }
 
-func newHarness(t *testing.T, cfg Config) *harness {
+func newHarness(t testing.TB, cfg Config) *harness {
 	h := &harness{t: t, now: 1_000_000, replies: make(map[Ticket]kmsg.Response)}
 	cfg.NewMemberID = func(clientID string) string {
 		h.ids++
