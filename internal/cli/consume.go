@@ -43,8 +43,8 @@ up to its HighWatermark of when consuming started.
 Without -g, partitions are read directly and nothing is committed. With
 -g GROUP, the topics are consumed as a member of the consumer group and
 the offsets of printed records are committed; -o then only says where to
-start in partitions the group has no committed offset for (start, end or
-@TIME).
+start in partitions the group has no committed offset for (start, end, +N,
+-N or @TIME).
 
 ` + offsetHelp + `
 

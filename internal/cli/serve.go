@@ -79,11 +79,13 @@ SIGINT or SIGTERM shuts the node down cleanly (exit 0).`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.configFile, "config", "", "YAML config file with Kafka config names")
 	fs.StringArrayVar(&o.sets, "set", nil, "set any config NAME=VALUE (repeatable)")
-	fs.Int32Var(&o.nodeID, "node-id", 1, "node.id: this node's id")
-	fs.StringVar(&o.listeners, "listeners", "PLAINTEXT://localhost:9092", "listeners: comma-separated NAME://host:port to bind")
-	fs.StringVar(&o.advertised, "advertised-listeners", "", "advertised.listeners: the addresses clients are told (default: the bound listeners)")
-	fs.StringVar(&o.dataDir, "data-dir", "gregor-data", "log.dirs: the data directory")
-	fs.StringVar(&o.adml, "admin-listener", "127.0.0.1:9644", `admin.listener: host:port of the HTTP admin endpoint ("" disables it)`)
+	// Defaults shown in the help are the config's own, so they cannot drift.
+	def := config.Default()
+	fs.Int32Var(&o.nodeID, "node-id", def.NodeID, "node.id: this node's id")
+	fs.StringVar(&o.listeners, "listeners", strings.Join(def.Listeners, ","), "listeners: comma-separated NAME://host:port to bind")
+	fs.StringVar(&o.advertised, "advertised-listeners", strings.Join(def.AdvertisedListeners, ","), "advertised.listeners: the addresses clients are told (default: the bound listeners)")
+	fs.StringVar(&o.dataDir, "data-dir", strings.Join(def.LogDirs, ","), "log.dirs: the data directory")
+	fs.StringVar(&o.adml, "admin-listener", def.AdminListener, `admin.listener: host:port of the HTTP admin endpoint ("" disables it)`)
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the admin endpoint")
 	return cmd
