@@ -6,11 +6,15 @@ package partition
 //
 // Locking: two locks, always taken in this order.
 //
-//   - appendMu serialises the write path: the idempotence checks, the
-//     storage append and the producer-state update happen as one step, so
-//     two retries of one batch can never both be written. It also guards
-//     the producer table and the snapshot bookkeeping. It is held across
-//     the storage append (and so across its fsync).
+//   - appendMu guards the producer table and snapshot writing. An
+//     idempotent append checks its sequences under it, marks its producers
+//     in flight, releases it for the storage append (and its fsync), and
+//     takes it again to update the producer state; a request of a producer
+//     in flight waits for that. So check, append and state update are one
+//     step per producer (two copies of one batch can never both be
+//     written), while appends of different producers, and plain appends,
+//     which do not take appendMu at all, share fsyncs in the storage's
+//     group commit.
 //   - mu guards the small shared state readers need: config, role, leader
 //     epoch, closed flag and the waiter set. No I/O happens under mu.
 //
@@ -87,12 +91,20 @@ type Partition struct {
 	// highWatermark is written only under mu; read without a lock.
 	highWatermark atomic.Int64
 
+	// bytesSinceSnapshot counts appended bytes; reset under appendMu.
+	bytesSinceSnapshot atomic.Int64
+
 	appendMu sync.Mutex
 	// Guarded by appendMu.
-	producers          *producerTable
-	pending            []pendingProducer // scratch for one Produce, reused
-	duplicates         []bool            // scratch for one Produce, reused
-	bytesSinceSnapshot int64
+	producers *producerTable
+	// inFlight counts, per producer id, its idempotent appends that passed
+	// their sequence checks and are writing (appendMu released) but have
+	// not yet updated the producer state; inFlightAppends is their total.
+	// A request of a producer in flight waits on appendDone. Bounded by the
+	// number of concurrent requests.
+	inFlight        map[int64]int
+	inFlightAppends int
+	appendDone      *sync.Cond // L is &appendMu
 
 	mu struct {
 		sync.Mutex
@@ -121,7 +133,9 @@ func Open(dir, topic string, index int32, cfg Config) (*Partition, error) {
 		dir:       dir,
 		now:       time.Now,
 		producers: newProducerTable(cfg.MaxProducers, cfg.ProducerIDExpirationMs),
+		inFlight:  make(map[int64]int),
 	}
+	p.appendDone = sync.NewCond(&p.appendMu)
 	p.mu.cfg = cfg
 	p.mu.leader = true
 	p.mu.waiters = make(map[*Waiter]struct{})
@@ -140,6 +154,9 @@ func (p *Partition) Close() error {
 	defer p.appendMu.Unlock()
 	if !p.markClosed() {
 		return nil
+	}
+	for p.inFlightAppends > 0 {
+		p.appendDone.Wait() // their producer state belongs in the snapshot
 	}
 	leo := p.Log.LogEndOffset()
 	if err := p.Log.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gregor-log/gregor/internal/record"
 	"github.com/gregor-log/gregor/internal/storage"
@@ -163,51 +164,140 @@ type pendingProducer struct {
 	entry producerEntry
 }
 
-// appended is what the locked part of a produce reports.
+// appended is what the write part of a produce reports.
 type appended struct {
 	baseOffset int64 // offset of the request's first batch (original one if a duplicate)
 	lastOffset int64 // highest offset any batch of the request maps to
 	appendTime int64 // the first batch's max timestamp as written
 }
 
-// append runs the sequence checks and the storage append as one step under
-// the append lock. The batches are already validated.
+// Offsets of batches checked but not yet written are not known: the log
+// assigns them. Until the append returns, their metadata holds the offset
+// relative to the first batch written, encoded as -(relative+1) so it can
+// never be taken for a real (non-negative) offset; resolve turns it into
+// the real one.
+func pendingOffset(relative int64) int64 { return -(relative + 1) }
+
+func resolve(offset, firstWritten int64) int64 {
+	if offset >= 0 {
+		return offset
+	}
+	return firstWritten + (-offset - 1)
+}
+
+// append writes validated batches. A request without idempotent batches
+// needs no producer state, so it does not take the append lock. A request
+// with idempotent batches runs its sequence checks, the append and the
+// producer-state update as one step per producer, so two copies of one
+// batch can never both be written. In both cases the storage append runs
+// without the partition's locks, so concurrent appends meet there and share
+// fsyncs (group commit).
 func (p *Partition) append(batches []byte) (appended, error) {
+	if !hasIdempotent(batches) {
+		return p.appendPlain(batches)
+	}
+	return p.appendIdempotent(batches)
+}
+
+func hasIdempotent(batches []byte) bool {
+	for off := 0; off < len(batches); {
+		h, _ := record.ReadHeader(batches[off:]) // validated
+		if h.Idempotent() {
+			return true
+		}
+		off += h.Size()
+	}
+	return false
+}
+
+func (p *Partition) appendPlain(batches []byte) (appended, error) {
+	epoch, err := p.leaderEpochForAppend()
+	if err != nil {
+		return appended{}, err
+	}
+	res, err := p.Log.Append(batches, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	if err != nil {
+		return appended{}, err
+	}
+	h, _ := record.ReadHeader(batches)
+	if p.bytesSinceSnapshot.Add(int64(len(batches))) >= p.snapshotInterval() && p.appendMu.TryLock() {
+		// Plain batches change no producer state, but they lengthen the
+		// scan after a crash; whoever holds the lock now snapshots later.
+		p.maybeSnapshotLocked()
+		p.appendMu.Unlock()
+	}
+	// Append returned, so the data is as durable as the flush policy asks:
+	// on a single node that is the whole ISR. Concurrent appends may
+	// return out of order; the high watermark only ever rises, and an
+	// fsync covers every byte written before it, so a later append being
+	// durable means the earlier ones are too.
+	p.advanceHighWatermark(res.LastOffset + 1)
+	return appended{baseOffset: res.FirstOffset, lastOffset: res.LastOffset, appendTime: h.MaxTimestamp}, nil
+}
+
+// appendScratch is the per-request working memory of appendIdempotent,
+// pooled so the produce path does not allocate.
+type appendScratch struct {
+	pending    []pendingProducer
+	duplicates []bool
+}
+
+var appendScratches = sync.Pool{New: func() any { return new(appendScratch) }}
+
+// appendIdempotent checks sequences, appends and updates producer state as
+// one step per producer: under the append lock it waits until no earlier
+// append of the same producers is between its check and its state update,
+// checks the batches, and marks those producers in flight; the storage
+// append (and its fsync) runs without the lock, so appends of different
+// producers share fsyncs; the state update takes the lock again.
+func (p *Partition) appendIdempotent(batches []byte) (appended, error) {
+	sc := appendScratches.Get().(*appendScratch)
+	defer func() {
+		sc.pending, sc.duplicates = sc.pending[:0], sc.duplicates[:0]
+		appendScratches.Put(sc)
+	}()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	for p.inFlightLocked(batches) {
+		p.appendDone.Wait()
+	}
 	epoch, err := p.leaderEpochForAppend()
 	if err != nil {
 		return appended{}, err
 	}
 	nowMs := p.now().UnixMilli()
-	// The partition is the log's only writer and holds appendMu, so the
-	// offsets Append will assign are known in advance.
-	first := p.Log.LogEndOffset()
-	next := first
-	a := appended{baseOffset: -1, lastOffset: -1}
-	p.pending = p.pending[:0]
-	p.duplicates = p.duplicates[:0]
-	nDuplicates := 0
+	var (
+		written     int64 // offsets taken by the batches to write so far
+		nDuplicates int
+		a           appended
+		firstSeen   bool
+		firstIsNew  bool  // a.baseOffset is a pending offset
+		dupLast     int64 = -1
+	)
 	for off := 0; off < len(batches); {
 		h, err := record.ReadHeader(batches[off:])
 		if err != nil {
 			panic("partition: validated batch no longer parses: " + err.Error())
 		}
 		off += h.Size()
-		base, last := next, next+int64(h.LastOffsetDelta)
+		base, last := pendingOffset(written), pendingOffset(written+int64(h.LastOffsetDelta))
 		timestamp := h.MaxTimestamp
 		duplicate := false
 		if h.Idempotent() {
-			pp := p.pendingFor(h.ProducerID, nowMs)
+			pp := p.pendingFor(sc, h.ProducerID, nowMs)
 			v, err := checkBatch(&pp.entry, pp.known, h.ProducerEpoch, h.BaseSequence, h.LastSequence())
 			if err != nil {
 				return appended{}, fmt.Errorf("producer %d: %w", h.ProducerID, err)
 			}
-			if v.duplicate != nil {
+			switch {
+			case v.duplicate != nil && v.duplicate.FirstOffset < 0:
+				return appended{}, fmt.Errorf("%w: producer %d sends sequences %d..%d twice in one request",
+					ErrInvalidRecord, h.ProducerID, h.BaseSequence, h.LastSequence())
+			case v.duplicate != nil:
 				duplicate = true
 				base, last = v.duplicate.FirstOffset, v.duplicate.LastOffset
 				timestamp = v.duplicate.MaxTimestamp
-			} else {
+			default:
 				pp.entry.add(h.ProducerEpoch, batchMetadata{
 					FirstSequence: h.BaseSequence, LastSequence: h.LastSequence(),
 					FirstOffset: base, LastOffset: last, MaxTimestamp: h.MaxTimestamp,
@@ -215,19 +305,20 @@ func (p *Partition) append(batches []byte) (appended, error) {
 				pp.known = true
 			}
 		}
-		if a.baseOffset < 0 {
-			a.baseOffset = base
-			a.appendTime = timestamp
+		if !firstSeen {
+			firstSeen, firstIsNew = true, !duplicate
+			a.baseOffset, a.appendTime = base, timestamp
 		}
-		a.lastOffset = max(a.lastOffset, last)
 		if duplicate {
 			nDuplicates++
+			dupLast = max(dupLast, last)
 		} else {
-			next = last + 1
+			written += int64(h.LastOffsetDelta) + 1
 		}
-		p.duplicates = append(p.duplicates, duplicate)
+		sc.duplicates = append(sc.duplicates, duplicate)
 	}
-	if nDuplicates == len(p.duplicates) {
+	if nDuplicates == len(sc.duplicates) {
+		a.lastOffset = dupLast
 		return a, nil // every batch was written before: nothing to do
 	}
 	toWrite := batches
@@ -235,42 +326,85 @@ func (p *Partition) append(batches []byte) (appended, error) {
 		// Some batches were written before (a retry after a crash that kept
 		// part of the original request): write only the new ones. Rare, so
 		// the copy is fine.
-		toWrite = withoutDuplicates(batches, p.duplicates)
+		toWrite = withoutDuplicates(batches, sc.duplicates)
 	}
+
+	p.markInFlightLocked(sc, 1)
+	p.appendMu.Unlock()
 	res, err := p.Log.Append(toWrite, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	p.appendMu.Lock()
+	p.markInFlightLocked(sc, -1)
+	p.appendDone.Broadcast()
 	if err != nil {
 		return appended{}, err
 	}
-	if res.FirstOffset != first || res.LastOffset != next-1 {
-		panic(fmt.Sprintf("partition: log assigned offsets %d..%d, expected %d..%d: another writer?",
-			res.FirstOffset, res.LastOffset, first, next-1))
+
+	if res.LastOffset-res.FirstOffset+1 != written {
+		panic(fmt.Sprintf("partition: log assigned offsets %d..%d to batches declaring %d offsets", res.FirstOffset, res.LastOffset, written))
 	}
-	for i := range p.pending {
-		pp := &p.pending[i]
-		if pp.known {
-			p.producers.store(pp.pid, pp.entry, nowMs)
+	if firstIsNew {
+		a.baseOffset = resolve(a.baseOffset, res.FirstOffset)
+	}
+	a.lastOffset = max(dupLast, res.LastOffset)
+	for i := range sc.pending {
+		pp := &sc.pending[i]
+		if !pp.known {
+			continue
 		}
+		for j := 0; j < int(pp.entry.count); j++ {
+			b := pp.entry.batch(j)
+			b.FirstOffset, b.LastOffset = resolve(b.FirstOffset, res.FirstOffset), resolve(b.LastOffset, res.FirstOffset)
+		}
+		p.producers.store(pp.pid, pp.entry, nowMs)
 	}
-	p.bytesSinceSnapshot += int64(len(toWrite))
-	p.maybeSnapshotLocked(res.LastOffset + 1)
-	// Append returned, so the data is as durable as the flush policy asks:
-	// on a single node that is the whole ISR.
+	p.bytesSinceSnapshot.Add(int64(len(toWrite)))
+	p.maybeSnapshotLocked()
 	p.advanceHighWatermark(res.LastOffset + 1)
 	return a, nil
+}
+
+// inFlightLocked reports whether a producer of these batches has an append
+// between its check and its state update.
+func (p *Partition) inFlightLocked(batches []byte) bool {
+	if p.inFlightAppends == 0 {
+		return false
+	}
+	for off := 0; off < len(batches); {
+		h, _ := record.ReadHeader(batches[off:])
+		if h.Idempotent() && p.inFlight[h.ProducerID] > 0 {
+			return true
+		}
+		off += h.Size()
+	}
+	return false
+}
+
+// markInFlightLocked adds delta to the in-flight count of the request's
+// producers.
+func (p *Partition) markInFlightLocked(sc *appendScratch, delta int) {
+	p.inFlightAppends += delta
+	for i := range sc.pending {
+		pid := sc.pending[i].pid
+		if n := p.inFlight[pid] + delta; n > 0 {
+			p.inFlight[pid] = n
+		} else {
+			delete(p.inFlight, pid)
+		}
+	}
 }
 
 // pendingFor returns the pending state of producer pid for this request,
 // loading it from the table on first use. The pointer is valid until the
 // next call.
-func (p *Partition) pendingFor(pid, nowMs int64) *pendingProducer {
-	for i := range p.pending {
-		if p.pending[i].pid == pid {
-			return &p.pending[i]
+func (p *Partition) pendingFor(sc *appendScratch, pid, nowMs int64) *pendingProducer {
+	for i := range sc.pending {
+		if sc.pending[i].pid == pid {
+			return &sc.pending[i]
 		}
 	}
 	e, known := p.producers.lookup(pid, nowMs)
-	p.pending = append(p.pending, pendingProducer{pid: pid, known: known, entry: e})
-	return &p.pending[len(p.pending)-1]
+	sc.pending = append(sc.pending, pendingProducer{pid: pid, known: known, entry: e})
+	return &sc.pending[len(sc.pending)-1]
 }
 
 // withoutDuplicates copies the batches not flagged as duplicates.

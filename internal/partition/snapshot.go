@@ -236,7 +236,7 @@ func (p *Partition) writeSnapshotLocked(offset int64) error {
 	if err := syncDir(p.dir); err != nil {
 		return fmt.Errorf("writing producer-state snapshot: %w", err)
 	}
-	p.bytesSinceSnapshot = 0
+	p.bytesSinceSnapshot.Store(0)
 	offsets, err := listSnapshots(p.dir)
 	if err != nil {
 		return nil // the new snapshot is in place; pruning can wait
@@ -263,20 +263,28 @@ func (p *Partition) writeSnapshotLocked(offset int64) error {
 // maybeSnapshotLocked writes a snapshot once about a segment's worth of
 // bytes was appended since the last one, bounding how much of the log a
 // restart after a crash scans. It runs under the append lock (an fsync
-// once per segment's worth of data); a failure is not the produce's
-// failure: the next Open scans further back instead.
-func (p *Partition) maybeSnapshotLocked(logEndOffset int64) {
+// once per segment's worth of data), and only when no idempotent append is
+// in flight: then every idempotent batch below the log end offset is in
+// the producer table, so the state is exact at that offset (plain batches
+// change no state). A failure is not the produce's failure: the next Open
+// scans further back instead.
+func (p *Partition) maybeSnapshotLocked() {
+	if p.bytesSinceSnapshot.Load() < p.snapshotInterval() || p.inFlightAppends > 0 || p.isClosed() {
+		return
+	}
+	if err := p.writeSnapshotLocked(p.Log.LogEndOffset()); err != nil {
+		p.bytesSinceSnapshot.Store(0) // try again a segment later, not on every append
+	}
+}
+
+// snapshotInterval is how many appended bytes call for a new snapshot:
+// about a segment's worth.
+func (p *Partition) snapshotInterval() int64 {
 	interval := p.config().Storage.SegmentBytes
 	if interval <= 0 {
 		interval = snapshotDefaultIntervalBytes
 	}
-	interval = max(interval, snapshotMinIntervalBytes)
-	if p.bytesSinceSnapshot < interval {
-		return
-	}
-	if err := p.writeSnapshotLocked(logEndOffset); err != nil {
-		p.bytesSinceSnapshot = 0 // try again a segment later, not on every append
-	}
+	return max(interval, snapshotMinIntervalBytes)
 }
 
 func writeFileSync(path string, data []byte) error {
