@@ -1,0 +1,82 @@
+package perf
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gregor-log/gregor/internal/testbroker"
+)
+
+// TestProduceConsumeGregor runs the load generator against an in-process
+// broker: a few hundred records each way, checking counts, not speed.
+func TestProduceConsumeGregor(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	testProduceConsume(t, []string{b.Addr})
+}
+
+// TestProduceConsumeKfake is the same against the kfake peer.
+func TestProduceConsumeKfake(t *testing.T) {
+	p, err := startKfake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.stop() })
+	testProduceConsume(t, p.brokers)
+}
+
+func testProduceConsume(t *testing.T, brokers []string) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const n, size = 400, 200
+	for _, tc := range []struct {
+		name      string
+		acks      string
+		producers int
+	}{
+		{"acks=all", "all", 1},
+		{"acks=1 two producers", "1", 2},
+		{"acks=0", "0", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := "smoke-" + tc.acks
+			o := DefaultProduceOptions()
+			o.Brokers, o.Topic, o.Partitions = brokers, topic, 3
+			o.RecordSize, o.Records, o.Acks, o.Producers = size, n, tc.acks, tc.producers
+			o.Idempotent = tc.acks == "all"
+			o.Compression = "lz4"
+			res, err := Produce(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Records != n || res.Bytes != n*size || res.Latency.Count != n {
+				t.Fatalf("produce: %+v", res)
+			}
+			t.Log("produce:", res)
+			res, err = Consume(ctx, ConsumeOptions{Brokers: brokers, Topic: topic, Records: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Records != n || res.Bytes != n*size {
+				t.Fatalf("consume: %+v", res)
+			}
+			t.Log("consume:", res)
+			if err := DeleteTopic(ctx, brokers, topic); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("e2e", func(t *testing.T) {
+		o := DefaultE2EOptions()
+		o.Brokers, o.Topic, o.Partitions = brokers, "smoke-e2e", 2
+		o.Rate, o.Records, o.Duration, o.Warmup, o.RecordSize = 2000, 200, 0, 20, 64
+		res, err := EndToEnd(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Records != 200 || res.Latency.Count != 200 {
+			t.Fatalf("e2e: %+v", res)
+		}
+		t.Log("e2e:", res)
+	})
+}
