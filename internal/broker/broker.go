@@ -83,6 +83,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 	b := &Broker{log: logger.With("node", cfg.NodeID)}
 	b.cfg = cfg
 	b.stop = make(chan struct{})
+	b.setFetchMaxBytes(cfg.FetchMaxBytes)
+	b.setFetchSessionCacheSlots(int(cfg.MaxIncrementalFetchSessionCacheSlots))
 	dir := cfg.LogDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)

@@ -137,6 +137,8 @@ func (c *Config) Validate() error {
 	check(c.NumPartitions >= 1, "num.partitions", "must be >= 1")
 	check(c.DefaultReplicationFactor >= 1, "default.replication.factor", "must be >= 1")
 	check(c.MessageMaxBytes >= 0, "message.max.bytes", "must be >= 0")
+	check(c.FetchMaxBytes >= 1024, "fetch.max.bytes", "must be >= 1024")
+	check(c.MaxIncrementalFetchSessionCacheSlots >= 0, "max.incremental.fetch.session.cache.slots", "must be >= 0")
 	check(c.SocketRequestMaxBytes >= 1, "socket.request.max.bytes", "must be >= 1")
 	check(c.ConnectionsMaxIdleMs >= -1, "connections.max.idle.ms", "must be >= -1")
 	check(c.LogRollHours >= 1, "log.roll.hours", "must be >= 1")
