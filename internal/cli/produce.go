@@ -19,6 +19,10 @@ import (
 // message.max.bytes default.
 const defaultMaxRecordBytes = 1 << 20
 
+// maxBufferedBytes bounds what one producer holds before the cluster
+// acknowledges it; Produce blocks beyond it.
+const maxBufferedBytes = 64 << 20
+
 type produceOptions struct {
 	format         string
 	file           string
@@ -73,7 +77,12 @@ Headers can also be given for every record with -H name=value.`,
 
 // producerOpts turns the flags into kgo options.
 func producerOpts(cmd *cobra.Command, o *produceOptions, topic string) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic)}
+	opts := []kgo.Opt{
+		kgo.DefaultProduceTopic(topic),
+		// kgo bounds buffered records by count (10000) only; with records
+		// up to --max-record-bytes that could be gigabytes.
+		kgo.MaxBufferedBytes(maxBufferedBytes),
+	}
 	var acks kgo.Acks
 	switch o.acks {
 	case "all", "-1":
