@@ -528,3 +528,24 @@ func TestRemoveLearner(t *testing.T) {
 		t.Fatal("a removed learner still receives the log")
 	}
 }
+
+func TestLearnerJoinsThroughSnapshot(t *testing.T) {
+	c := newCluster(t, 1, 1, func(cfg *Config) {
+		cfg.SnapshotEntries = 10
+		cfg.CatchUpEntries = -1
+	})
+	lead := c.start(0)
+	for i := range 30 {
+		mustAppend(t, lead, topic(fmt.Sprint(i), 1)...)
+	}
+	ln := c.start(1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := lead.AddLearner(ctx, 1, c.addrs[1]); err != nil {
+		t.Fatal(err)
+	}
+	waitImage(t, ln, lead.Image())
+	if st := ln.Status(); st.SnapshotsReceived == 0 || !st.Learner {
+		t.Fatalf("learner status %+v", st)
+	}
+}

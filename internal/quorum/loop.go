@@ -46,6 +46,12 @@ type loopState struct {
 	undelivered []*pb.Message
 	snapsTaken  int
 	snapsIn     int
+	// applying is set while a Ready's snapshot and entries are applied:
+	// the state machine is then between two indexes, and no snapshot of
+	// it can be sent (ApplyConfChange may make raft want one).
+	applying bool
+	// toSend caches the last snapshot made for a follower.
+	toSend *pb.Snapshot
 }
 
 // run is the Ready loop: the only goroutine that touches the RawNode, the
@@ -247,15 +253,39 @@ func (n *Node) handleReady(rd *raft.Ready) error {
 		}
 	}
 	// 3. Apply.
+	n.loop.applying = true
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		n.restore(rd.Snapshot, sm)
 	}
 	for _, e := range rd.CommittedEntries {
-		if err := n.apply(e); err != nil {
-			return err
-		}
+		n.apply(e)
 	}
+	n.loop.applying = false
 	return n.maybeSnapshot()
+}
+
+// snapshotToSend is raftStorage's Snapshot: the state machine at the
+// applied index, for a follower whose next entry was compacted away. It
+// runs on the loop's goroutine, inside raft.
+func (n *Node) snapshotToSend() (*pb.Snapshot, error) {
+	if n.loop.applying {
+		// raft tries again at the follower's next heartbeat response.
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	if s := n.loop.toSend; s != nil && s.GetMetadata().GetIndex() == n.loop.applied {
+		return s, nil
+	}
+	term, err := n.loop.st.mem.Term(n.loop.applied)
+	if err != nil {
+		// The applied entry is always in the log (compaction stops at it).
+		panic(fmt.Sprintf("quorum: term of applied entry %d: %v", n.loop.applied, err))
+	}
+	n.loop.toSend = &pb.Snapshot{
+		Data: encodeSnapshotData(stateMachine{image: n.loop.image, addresses: n.loop.addresses}),
+		Metadata: &pb.SnapshotMetadata{Index: new(n.loop.applied), Term: new(term),
+			ConfState: proto.Clone(n.loop.confState).(*pb.ConfState)},
+	}
+	return n.loop.toSend, nil
 }
 
 func (n *Node) setLeader(id int32) {
@@ -312,7 +342,7 @@ func (n *Node) restore(snap *pb.Snapshot, sm stateMachine) {
 // apply applies one committed entry. It is deterministic: every node
 // applies the same entries to the same state with the same result, a
 // failure included (such an entry is skipped everywhere).
-func (n *Node) apply(e *pb.Entry) error {
+func (n *Node) apply(e *pb.Entry) {
 	if e.GetIndex() != n.loop.applied+1 {
 		panic(fmt.Sprintf("quorum: applying entry %d after %d", e.GetIndex(), n.loop.applied))
 	}
@@ -335,7 +365,6 @@ func (n *Node) apply(e *pb.Entry) error {
 	n.loop.applied = e.GetIndex()
 	t, hasTag := entryTag(e)
 	n.pending.resolve(e.GetIndex(), t, hasTag, result)
-	return nil
 }
 
 // applyNormal applies a metadata batch; an entry that does not decode or

@@ -137,7 +137,7 @@ func Open(cfg Config) (*Node, error) {
 		ID:                        n.self,
 		ElectionTick:              cfg.ElectionTicks,
 		HeartbeatTick:             cfg.HeartbeatTicks,
-		Storage:                   st.mem,
+		Storage:                   raftStorage{MemoryStorage: st.mem, fresh: n.snapshotToSend},
 		Applied:                   snapIndex,
 		MaxSizePerMsg:             maxSizePerMsg,
 		MaxCommittedSizePerReady:  8 * maxSizePerMsg,

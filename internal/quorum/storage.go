@@ -239,3 +239,15 @@ func (s *storage) snapshot(index uint64, cs *pb.ConfState, data []byte, catchUp 
 }
 
 func (s *storage) close() error { return s.wal.close() }
+
+// raftStorage is the raft.Storage raft reads: the MemoryStorage, except
+// for Snapshot, which raft calls only to send a snapshot to a follower
+// behind the log. That snapshot is made fresh at the applied index by
+// fresh, rather than the last one on disk: a learner added after the disk
+// snapshot is not in its ConfState and would refuse it.
+type raftStorage struct {
+	*raft.MemoryStorage
+	fresh func() (*pb.Snapshot, error)
+}
+
+func (s raftStorage) Snapshot() (*pb.Snapshot, error) { return s.fresh() }
