@@ -35,7 +35,10 @@
 //	                         members' addresses, the ConfState, index, term
 //
 // A snapshot is taken every Config.SnapshotEntries applied entries; the
-// WAL is then rewritten to start after it. Files are replaced whole
+// WAL is then rewritten to start after it, and the log in memory keeps
+// Config.CatchUpEntries before it for slow followers. A follower further
+// behind gets a snapshot made fresh at the leader's applied index (so a
+// learner added since the last disk snapshot is in its ConfState). Files are replaced whole
 // (temporary file, fsync, rename, directory fsync), so a crash leaves the
 // old state or the new one. At open a torn WAL tail is truncated; nothing
 // fsynced is lost.
