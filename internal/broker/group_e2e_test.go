@@ -439,3 +439,24 @@ func TestGroupAdmin(t *testing.T) {
 		t.Fatalf("transaction coordinator: %+v %v", fr, err)
 	}
 }
+
+// A KIP-848 consumer goes on after a broker restart: its member is gone
+// (KIP-848 membership is not persisted), so it rejoins under a new member
+// id and resumes from the committed offsets.
+func TestGroupKIP848AcrossBrokerRestart(t *testing.T) {
+	b := groupBroker(t)
+	ctx := groupCtx(t)
+	groupProduce(t, b, "next2", 2, 0, 20)
+	c := newGroupConsumer(t, b, "g848r", "next2", kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))
+	defer c.cl.Close()
+	c.poll(ctx, t, func() bool { return len(c.seen) == 20 })
+	c.commit(ctx, t)
+	b.Restart()
+	groupProduce(t, b, "next2", 2, 20, 40)
+	c.poll(ctx, t, func() bool { return len(c.seen) == 40 })
+	for v, n := range c.seen {
+		if n > 1 {
+			t.Errorf("value %s read %d times", v, n)
+		}
+	}
+}

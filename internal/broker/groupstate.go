@@ -135,11 +135,17 @@ func (b *Broker) groupConfig(partitions int32) group.Config {
 }
 
 // version counts registry changes: the coordinator rereads the topics
-// only when it moved.
+// only when it moved. A registry without __consumer_offsets is not a view
+// of the cluster (the broker is closing, or has not opened its topics):
+// it is ignored, lest the coordinator take every topic for deleted and
+// drop their offsets.
 func (gs *groupState) version(b *Broker) uint64 {
 	r := b.registry.Load()
 	gs.topicsMu.Lock()
 	defer gs.topicsMu.Unlock()
+	if r == nil || r.byName[consumerOffsetsTopic] == nil {
+		return gs.topicsVersion
+	}
 	if r != gs.lastRegistry {
 		gs.lastRegistry = r
 		gs.topicsVersion++
@@ -148,7 +154,12 @@ func (gs *groupState) version(b *Broker) uint64 {
 }
 
 func (b *Broker) groupTopics() []group.TopicInfo {
-	r := b.currentRegistry()
+	b.groupStateRef().topicsMu.Lock()
+	r := b.groupStateRef().lastRegistry
+	b.groupStateRef().topicsMu.Unlock()
+	if r == nil {
+		r = b.currentRegistry()
+	}
 	out := make([]group.TopicInfo, 0, len(r.byName))
 	for name, t := range r.byName {
 		out = append(out, group.TopicInfo{
