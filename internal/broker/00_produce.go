@@ -178,7 +178,7 @@ func hasZstd(records []byte) bool {
 func produceErrorCode(err error) (*kerr.Error, string) {
 	code := kerr.KafkaStorageError
 	switch {
-	case errors.Is(err, partition.ErrMessageTooLarge):
+	case errors.Is(err, partition.ErrMessageTooLarge), errors.Is(err, record.ErrTooLarge):
 		code = kerr.MessageTooLarge
 	case errors.Is(err, partition.ErrInvalidRecord), errors.Is(err, record.ErrInvalidRecord):
 		code = kerr.InvalidRecord

@@ -131,6 +131,10 @@ func (b *Broker) partitionConfig(overrides map[string]string) (partition.Config,
 		Compacted:       s.Compacted,
 		// A broker-wide setting: idle producers' state expires after it.
 		ProducerIDExpirationMs: int64(b.cfg.ProducerIDExpirationMs),
+		// partition.Config reads 0 as "no limit"; Kafka's 0 means "no
+		// difference allowed", which 1 ms expresses.
+		MessageTimestampBeforeMaxMs: max(s.MessageTimestampBeforeMaxMs, 1),
+		MessageTimestampAfterMaxMs:  max(s.MessageTimestampAfterMaxMs, 1),
 	}, err
 }
 
