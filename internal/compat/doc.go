@@ -5,6 +5,6 @@
 // every acknowledged record is read back at its acknowledged offset.
 //
 // kcat and confluent-kafka-python come from Debian's packages. Their tests
-// skip when the tools are missing, unless GREGOR_REQUIRE_COMPAT is set (CI
+// skip when the tools are missing, unless GREGOR_TEST_REQUIRE_COMPAT is set (CI
 // sets it), in which case a missing tool fails the run.
 package compat

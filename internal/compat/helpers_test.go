@@ -37,12 +37,12 @@ func createTopic(t *testing.T, b *testbroker.Broker, topic string, partitions in
 }
 
 // requireTool skips the test when an external client is missing, or fails
-// it when GREGOR_REQUIRE_COMPAT says the run must cover it.
+// it when GREGOR_TEST_REQUIRE_COMPAT says the run must cover it.
 func requireTool(t *testing.T, path string, args ...string) {
 	t.Helper()
 	if err := exec.Command(path, args...).Run(); err != nil {
 		msg := fmt.Sprintf("%s not usable (%v); install Debian's kcat and python3-confluent-kafka", path, err)
-		if os.Getenv("GREGOR_REQUIRE_COMPAT") != "" {
+		if os.Getenv("GREGOR_TEST_REQUIRE_COMPAT") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)

@@ -179,11 +179,19 @@ func Load(file string, overrides map[string]string) (*Config, error) {
 const envPrefix = "GREGOR_"
 
 // envValues maps GREGOR_LOG_DIRS=x to log.dirs=x.
+// notBrokerEnv reports the GREGOR_* variables that belong to someone else:
+// the client commands' (GREGOR_BROKERS, GREGOR_PROFILE) and test harnesses'
+// (GREGOR_TEST_*). Every other GREGOR_* variable must name a broker config,
+// so a typo is an error, not a silently ignored setting.
+func notBrokerEnv(name string) bool {
+	return name == "GREGOR_BROKERS" || name == "GREGOR_PROFILE" || strings.HasPrefix(name, "GREGOR_TEST_")
+}
+
 func envValues(environ []string) map[string]string {
 	kv := map[string]string{}
 	for _, e := range environ {
 		name, value, ok := strings.Cut(e, "=")
-		if !ok || !strings.HasPrefix(name, envPrefix) {
+		if !ok || !strings.HasPrefix(name, envPrefix) || notBrokerEnv(name) {
 			continue
 		}
 		key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, envPrefix)), "_", ".")

@@ -73,6 +73,17 @@ log.cleaner.min.cleanable.ratio: 0.25
 	}
 }
 
+// The client commands' and test harnesses' variables share the prefix but
+// are not broker configs: Load must leave them alone.
+func TestLoadIgnoresOthersEnv(t *testing.T) {
+	t.Setenv("GREGOR_BROKERS", "elsewhere:9092")
+	t.Setenv("GREGOR_PROFILE", "dev")
+	t.Setenv("GREGOR_TEST_REQUIRE_COMPAT", "1")
+	if _, err := Load("", nil); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
