@@ -25,9 +25,8 @@
 //	            length and the record's bytes (type, version, fields)
 //
 // and fsyncs before Append returns. On open it replays the file; a torn or
-// corrupt tail (a crash during a write) is truncated. Snapshots are not
-// needed at this size: replay reads the whole log. The hook for them is
-// Image.Offset, the number of records applied, which a snapshot would
-// record so replay can start after it. A Raft-backed Store replaces
-// LocalStore behind the same interface.
+// corrupt tail (a crash during a write) is truncated. LocalStore replays
+// its whole log, which stays small on one node. Multi-node clusters use
+// the Raft-backed Store in package quorum, which snapshots the image as
+// the records that rebuild it (Image.Records, ImageFromRecords).
 package metadata
