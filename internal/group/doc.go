@@ -35,6 +35,17 @@
 //
 // Records use Kafka's own schemas (offset commit key v1 and value v3 or v1,
 // group metadata key v2 and value v3), so Kafka's tools can read the topic.
+// Classic groups are persisted whole (members, generation, assignments)
+// and come back Stable after a restart; KIP-848 groups persist only their
+// offsets: after a restart their members get UNKNOWN_MEMBER_ID and rejoin,
+// as clients do after any coordinator failover.
+//
+// KIP-848 reconciliation follows Kafka's: a partition moves to a new
+// member only after its previous owner has said (in a heartbeat's owned
+// partitions) that it gave it up, so no two members ever own one partition
+// at once. Members of a group that is changing are told to heartbeat every
+// 500 ms rather than group.consumer.heartbeat.interval.ms, since the
+// coordinator cannot push revocations.
 //
 // Bounds: members per group (group.max.size), groups per coordinator
 // (MaxGroups), committed partitions (only partitions that exist), metadata
