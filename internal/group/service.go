@@ -61,6 +61,9 @@ const (
 	// changes (regex subscriptions, deleted topics) are noticed within it
 	// even with no request coming in.
 	maxIdleTick = time.Second
+	// loadRetry is how long a partition that failed to load waits before
+	// the next attempt.
+	loadRetry = time.Second
 )
 
 // Service runs a Coordinator for the broker: it serialises calls, parks
@@ -312,31 +315,50 @@ func (s *Service) runTimers() {
 	}
 }
 
-// load replays every partition of __consumer_offsets, then serves it.
+// load replays every partition of __consumer_offsets, then serves it. A
+// partition that cannot be read is retried (every loadRetry) rather than
+// served from a partial state: its groups answer
+// COORDINATOR_LOAD_IN_PROGRESS meanwhile, and clients retry.
 func (s *Service) load() {
+	pending := make([]int32, 0, s.core.cfg.OffsetsTopicPartitions)
 	for p := range s.core.cfg.OffsetsTopicPartitions {
-		start := time.Now()
-		n, err := s.loadPartition(p)
-		if s.ctx.Err() != nil {
-			return
+		pending = append(pending, p)
+	}
+	for len(pending) > 0 {
+		var failed []int32
+		for _, p := range pending {
+			start := time.Now()
+			n, err := s.loadPartition(p)
+			if s.ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.log.Error("group coordinator: loading __consumer_offsets failed; will retry", "partition", p, "err", err)
+				failed = append(failed, p)
+				s.mu.Lock()
+				s.core.BeginLoad(p) // forget what the failed attempt replayed
+				s.mu.Unlock()
+				continue
+			}
+			s.mu.Lock()
+			s.core.EndLoad(s.nowMs(), p)
+			writes, replies := s.takeReadyLocked()
+			s.mu.Unlock()
+			if err := s.await(writes); err != nil {
+				s.log.Warn("group coordinator: cleaning up after load failed", "partition", p, "err", err)
+			}
+			s.deliver(replies)
+			if n > 0 {
+				s.log.Info("group coordinator: loaded", "partition", p, "records", n, "took", time.Since(start))
+			}
 		}
-		if err != nil {
-			// A partition that cannot be read leaves its groups unserved
-			// (COORDINATOR_LOAD_IN_PROGRESS) rather than served from a
-			// partial state: clients retry, the operator sees the error.
-			s.log.Error("group coordinator: loading __consumer_offsets failed", "partition", p, "err", err)
-			continue
-		}
-		s.mu.Lock()
-		s.core.EndLoad(s.nowMs(), p)
-		writes, replies := s.takeReadyLocked()
-		s.mu.Unlock()
-		if err := s.await(writes); err != nil {
-			s.log.Warn("group coordinator: cleaning up after load failed", "partition", p, "err", err)
-		}
-		s.deliver(replies)
-		if n > 0 {
-			s.log.Info("group coordinator: loaded", "partition", p, "records", n, "took", time.Since(start))
+		pending = failed
+		if len(pending) > 0 {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(loadRetry):
+			}
 		}
 	}
 }

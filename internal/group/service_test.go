@@ -204,3 +204,50 @@ func TestServiceTimerExpiresSessions(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// failingLog fails its first reads, as a partition that is not open yet.
+type failingLog struct {
+	*memLog
+	failures int
+}
+
+func (l *failingLog) ReadBatches(offset int64, maxBytes int32) ([]byte, error) {
+	if l.failures > 0 {
+		l.failures--
+		return nil, errors.New("not open yet")
+	}
+	return l.memLog.ReadBatches(offset, maxBytes)
+}
+
+// A partition that cannot be read at start is retried until it loads.
+func TestServiceRetriesLoad(t *testing.T) {
+	cfg := testConfig()
+	cfg.OffsetsTopicPartitions = 1
+	log := &memLog{}
+	s := startService(t, memLogs{log}, cfg)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group = 8, "g"
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5, LeaderEpoch: -1}}}}
+	s.OffsetCommit(context.Background(), commit)
+	s.Close()
+
+	fl := &failingLog{memLog: log, failures: 2}
+	s2 := NewService(Options{Config: cfg, Log: func(int32) (OffsetsLog, error) { return fl, nil }})
+	s2.Start()
+	t.Cleanup(s2.Close)
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version, fetch.Group = 7, "g"
+	if r := s2.OffsetFetch(context.Background(), fetch); r.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("before the load: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !s2.Loaded() {
+		if time.Now().After(deadline) {
+			t.Fatal("never loaded")
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for a condition, with a deadline
+	}
+	if r := s2.OffsetFetch(context.Background(), fetch); len(r.Topics) != 1 || r.Topics[0].Partitions[0].Offset != 5 {
+		t.Fatalf("after the retried load: %+v", r)
+	}
+}
