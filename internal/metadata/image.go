@@ -27,6 +27,9 @@ type Image struct {
 	// brokerConfigs holds dynamic broker configs by resource name (a node
 	// id, or "" for the cluster default).
 	brokerConfigs map[string]map[string]string
+	// nextProducerID is the first producer id no broker has been given
+	// (ProducerIDsRecord); 0 in a log that never allocated any.
+	nextProducerID int64
 }
 
 // Topic is one topic in an Image. Immutable, like the Image.
@@ -52,6 +55,13 @@ type Broker struct {
 	NodeID    int32
 	Rack      string
 	Endpoints []Endpoint
+	// Incarnation, BrokerEpoch and Fenced are those of the latest
+	// registration, then Fenced follows Fence/UnfenceBrokerRecords. A
+	// broker registered by a version 0 BrokerRecord has zero values:
+	// unfenced, epoch 0.
+	Incarnation IncarnationID
+	BrokerEpoch int64
+	Fenced      bool
 }
 
 // Empty is the image of an empty log.
@@ -142,7 +152,11 @@ func (img *Image) apply(r Record) error {
 		}
 		img.ClusterID = r.ClusterID
 	case *BrokerRecord:
-		img.brokers[r.NodeID] = &Broker{NodeID: r.NodeID, Rack: r.Rack, Endpoints: slices.Clone(r.Endpoints)}
+		if old, ok := img.brokers[r.NodeID]; ok && r.BrokerEpoch != 0 && r.BrokerEpoch <= old.BrokerEpoch {
+			return fmt.Errorf("%w: broker %d registers with epoch %d, not above %d", ErrInvalidRecord, r.NodeID, r.BrokerEpoch, old.BrokerEpoch)
+		}
+		img.brokers[r.NodeID] = &Broker{NodeID: r.NodeID, Rack: r.Rack, Endpoints: slices.Clone(r.Endpoints),
+			Incarnation: r.Incarnation, BrokerEpoch: r.BrokerEpoch, Fenced: r.Fenced}
 	case *TopicRecord:
 		if r.Name == "" || r.ID == (TopicID{}) {
 			return fmt.Errorf("%w: topic without a name or id", ErrInvalidRecord)
@@ -197,6 +211,8 @@ func (img *Image) apply(r Record) error {
 		}
 		delete(img.topics, name)
 		delete(img.topicIDs, r.ID)
+	case *FenceBrokerRecord, *UnfenceBrokerRecord, *PartitionChangeRecord, *ProducerIDsRecord:
+		return img.applyClusterRecord(r)
 	default:
 		panic(fmt.Sprintf("metadata: unknown record %T", r))
 	}

@@ -18,6 +18,7 @@ const (
 	TypePartition   RecordType = 4
 	TypeConfig      RecordType = 5
 	TypeRemoveTopic RecordType = 6
+	// Types 7 to 10 (the controller's records) are in records_cluster.go.
 )
 
 // ErrCorrupt: bytes that do not decode as a record.
@@ -46,10 +47,27 @@ type Endpoint struct {
 }
 
 // BrokerRecord registers a broker (or updates its registration).
+//
+// Version 0 holds NodeID, Rack and Endpoints: a broker registered that way
+// is unfenced with broker epoch 0. Version 1, written by the controller's
+// BrokerRegistration, adds the incarnation, the broker epoch and the fenced
+// flag. A record whose added fields are all zero is written as version 0,
+// so the bytes of such records are what they always were.
 type BrokerRecord struct {
 	NodeID    int32
 	Rack      string // "" for none
 	Endpoints []Endpoint
+
+	// Incarnation is random per broker process start: a second process
+	// registering the same NodeID while the first is alive is refused.
+	Incarnation IncarnationID
+	// BrokerEpoch orders registrations of one node: each is larger than
+	// the last, and heartbeats and AlterPartition carry it so requests of
+	// an earlier registration are refused (STALE_BROKER_EPOCH).
+	BrokerEpoch int64
+	// Fenced: the broker may not lead or join an ISR. A new registration
+	// is fenced until its heartbeat shows it caught up with the log.
+	Fenced bool
 }
 
 // TopicRecord creates a topic. Its partitions follow as PartitionRecords
@@ -103,13 +121,14 @@ func (*PartitionRecord) Type() RecordType   { return TypePartition }
 func (*ConfigRecord) Type() RecordType      { return TypeConfig }
 func (*RemoveTopicRecord) Type() RecordType { return TypeRemoveTopic }
 
-// recordVersion is the encoding version of every record type today; a
-// field added later bumps it for that type.
+// recordVersion is the encoding version of every record type but
+// BrokerRecord's version 1 (see versionOf); a field added later bumps it
+// for that type.
 const recordVersion = 0
 
 // AppendRecord appends r's encoding: type, version, fields.
 func AppendRecord(dst []byte, r Record) []byte {
-	dst = append(dst, byte(r.Type()), recordVersion)
+	dst = append(dst, byte(r.Type()), versionOf(r))
 	return r.appendBody(dst)
 }
 
@@ -123,6 +142,9 @@ func (r *BrokerRecord) appendBody(dst []byte) []byte {
 		dst = appendString(dst, e.Name)
 		dst = appendString(dst, e.Host)
 		dst = binary.AppendVarint(dst, int64(e.Port))
+	}
+	if versionOf(r) == brokerRecordV1 {
+		dst = appendBrokerRecordV1(dst, r)
 	}
 	return dst
 }
@@ -186,7 +208,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
 	}
 	typ, version := RecordType(b[0]), b[1]
-	if version != recordVersion {
+	if version != recordVersion && (typ != TypeBroker || version != brokerRecordV1) {
 		return nil, fmt.Errorf("%w: type %d version %d", ErrCorrupt, typ, version)
 	}
 	d := &decoder{b: b[2:]}
@@ -199,6 +221,9 @@ func DecodeRecord(b []byte) (Record, error) {
 		n := d.count(3)
 		for range n {
 			br.Endpoints = append(br.Endpoints, Endpoint{Name: d.string(), Host: d.string(), Port: d.int32()})
+		}
+		if version == brokerRecordV1 {
+			decodeBrokerRecordV1(d, br)
 		}
 		r = br
 	case TypeTopic:
@@ -228,6 +253,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = c
 	case TypeRemoveTopic:
 		r = &RemoveTopicRecord{ID: d.id()}
+	case TypeFenceBroker, TypeUnfenceBroker, TypePartitionChange, TypeProducerIDs:
+		r = decodeClusterRecord(d, typ)
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, typ)
 	}

@@ -1,0 +1,330 @@
+package metadata
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// The records the controller writes (docs/design/replication.md): broker
+// liveness, leader and ISR changes, producer id blocks. Their Apply checks
+// the partition invariants of the design, so a controller bug is refused
+// before it reaches the log:
+//
+//  1. LeaderEpoch increases by one on every leader change and never
+//     otherwise; PartitionEpoch increases by one on every change.
+//  2. The leader (or -1, no leader) is a member of the ISR, the ISR is a
+//     non-empty subset of the replicas, and neither holds a node twice.
+
+const (
+	TypeFenceBroker     RecordType = 7
+	TypeUnfenceBroker   RecordType = 8
+	TypePartitionChange RecordType = 9
+	TypeProducerIDs     RecordType = 10
+)
+
+// brokerRecordV1 is the BrokerRecord version with Incarnation, BrokerEpoch
+// and Fenced.
+const brokerRecordV1 = 1
+
+// NoLeader is the Leader of a partition none of whose ISR is alive.
+const NoLeader int32 = -1
+
+// IncarnationID is a random UUID a broker process picks when it starts.
+type IncarnationID [16]byte
+
+// FenceBrokerRecord fences a broker: it may no longer lead or be added to
+// an ISR. BrokerEpoch must be the broker's current one.
+type FenceBrokerRecord struct {
+	NodeID      int32
+	BrokerEpoch int64
+}
+
+// UnfenceBrokerRecord lifts the fence of a broker that heartbeats and has
+// caught up with the metadata log.
+type UnfenceBrokerRecord struct {
+	NodeID      int32
+	BrokerEpoch int64
+}
+
+// PartitionChangeRecord changes a partition's leader, ISR and, when
+// Replicas is not nil, its replicas. It carries the resulting epochs, which
+// Apply checks against the partition's current ones (see the invariants
+// above).
+type PartitionChangeRecord struct {
+	TopicID        TopicID
+	Partition      int32
+	Leader         int32 // NoLeader for none
+	ISR            []int32
+	Replicas       []int32 // nil: unchanged
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+// ProducerIDsRecord hands the block of producer ids below NextBlockStart
+// (from the previous NextBlockStart) to broker NodeID.
+type ProducerIDsRecord struct {
+	NodeID         int32
+	BrokerEpoch    int64
+	NextBlockStart int64
+}
+
+func (*FenceBrokerRecord) Type() RecordType     { return TypeFenceBroker }
+func (*UnfenceBrokerRecord) Type() RecordType   { return TypeUnfenceBroker }
+func (*PartitionChangeRecord) Type() RecordType { return TypePartitionChange }
+func (*ProducerIDsRecord) Type() RecordType     { return TypeProducerIDs }
+
+// versionOf is the encoding version of r.
+func versionOf(r Record) byte {
+	if b, ok := r.(*BrokerRecord); ok && (b.Incarnation != IncarnationID{} || b.BrokerEpoch != 0 || b.Fenced) {
+		return brokerRecordV1
+	}
+	return recordVersion
+}
+
+func appendBrokerRecordV1(dst []byte, r *BrokerRecord) []byte {
+	dst = append(dst, r.Incarnation[:]...)
+	dst = binary.AppendVarint(dst, r.BrokerEpoch)
+	return appendBool(dst, r.Fenced)
+}
+
+func decodeBrokerRecordV1(d *decoder, r *BrokerRecord) {
+	r.Incarnation = IncarnationID(d.id())
+	r.BrokerEpoch = d.int64()
+	r.Fenced = d.bool()
+}
+
+func (r *FenceBrokerRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.NodeID))
+	return binary.AppendVarint(dst, r.BrokerEpoch)
+}
+
+func (r *UnfenceBrokerRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.NodeID))
+	return binary.AppendVarint(dst, r.BrokerEpoch)
+}
+
+func (r *PartitionChangeRecord) appendBody(dst []byte) []byte {
+	dst = append(dst, r.TopicID[:]...)
+	dst = binary.AppendVarint(dst, int64(r.Partition))
+	dst = binary.AppendVarint(dst, int64(r.Leader))
+	dst = appendInt32s(dst, r.ISR)
+	dst = appendBool(dst, r.Replicas != nil)
+	if r.Replicas != nil {
+		dst = appendInt32s(dst, r.Replicas)
+	}
+	dst = binary.AppendVarint(dst, int64(r.LeaderEpoch))
+	return binary.AppendVarint(dst, int64(r.PartitionEpoch))
+}
+
+func (r *ProducerIDsRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.NodeID))
+	dst = binary.AppendVarint(dst, r.BrokerEpoch)
+	return binary.AppendVarint(dst, r.NextBlockStart)
+}
+
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+// decodeClusterRecord decodes the body of a record of types 7 to 10; the
+// caller checks d for failure and trailing bytes.
+func decodeClusterRecord(d *decoder, typ RecordType) Record {
+	switch typ {
+	case TypeFenceBroker:
+		return &FenceBrokerRecord{NodeID: d.int32(), BrokerEpoch: d.int64()}
+	case TypeUnfenceBroker:
+		return &UnfenceBrokerRecord{NodeID: d.int32(), BrokerEpoch: d.int64()}
+	case TypePartitionChange:
+		r := &PartitionChangeRecord{TopicID: d.id(), Partition: d.int32(), Leader: d.int32(), ISR: d.int32s()}
+		if d.bool() {
+			r.Replicas = d.int32s()
+			if r.Replicas == nil {
+				r.Replicas = []int32{} // present but empty: Apply refuses it
+			}
+		}
+		r.LeaderEpoch, r.PartitionEpoch = d.int32(), d.int32()
+		return r
+	case TypeProducerIDs:
+		return &ProducerIDsRecord{NodeID: d.int32(), BrokerEpoch: d.int64(), NextBlockStart: d.int64()}
+	}
+	panic(fmt.Sprintf("metadata: decodeClusterRecord of type %d", typ))
+}
+
+func (d *decoder) int64() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail()
+	return false
+}
+
+// applyClusterRecord applies a record of types 7 to 10 to img, which
+// Apply has already copied.
+func (img *Image) applyClusterRecord(r Record) error {
+	switch r := r.(type) {
+	case *FenceBrokerRecord:
+		return img.setFenced(r.NodeID, r.BrokerEpoch, true)
+	case *UnfenceBrokerRecord:
+		return img.setFenced(r.NodeID, r.BrokerEpoch, false)
+	case *PartitionChangeRecord:
+		return img.applyPartitionChange(r)
+	case *ProducerIDsRecord:
+		if r.NextBlockStart <= img.nextProducerID {
+			return fmt.Errorf("%w: producer ids from %d, below the next free %d", ErrInvalidRecord, r.NextBlockStart, img.nextProducerID)
+		}
+		img.nextProducerID = r.NextBlockStart
+		return nil
+	}
+	panic(fmt.Sprintf("metadata: applyClusterRecord of %T", r))
+}
+
+func (img *Image) setFenced(node int32, epoch int64, fenced bool) error {
+	old, ok := img.brokers[node]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: fencing unknown broker %d", ErrInvalidRecord, node)
+	case old.BrokerEpoch != epoch:
+		return fmt.Errorf("%w: fencing broker %d epoch %d, registered with %d", ErrInvalidRecord, node, epoch, old.BrokerEpoch)
+	case old.Fenced == fenced:
+		return fmt.Errorf("%w: broker %d already has fenced=%v", ErrInvalidRecord, node, fenced)
+	}
+	b := *old
+	b.Fenced = fenced
+	img.brokers[node] = &b
+	return nil
+}
+
+func (img *Image) applyPartitionChange(r *PartitionChangeRecord) error {
+	name, ok := img.topicIDs[r.TopicID]
+	if !ok {
+		return fmt.Errorf("%w: change of partition %d of an unknown topic", ErrInvalidRecord, r.Partition)
+	}
+	old := img.topics[name]
+	if r.Partition < 0 || int(r.Partition) >= len(old.Partitions) {
+		return fmt.Errorf("%w: change of partition %d of %q (has %d)", ErrInvalidRecord, r.Partition, name, len(old.Partitions))
+	}
+	p := old.Partitions[r.Partition]
+	next := Partition{Partition: r.Partition, Replicas: p.Replicas, ISR: slices.Clone(r.ISR),
+		Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch}
+	if r.Replicas != nil {
+		next.Replicas = slices.Clone(r.Replicas)
+	}
+	if err := checkPartition(next); err != nil {
+		return fmt.Errorf("%w: %s-%d: %v", ErrInvalidRecord, name, r.Partition, err)
+	}
+	wantLeaderEpoch := p.LeaderEpoch
+	if next.Leader != p.Leader {
+		wantLeaderEpoch++
+	}
+	switch {
+	case p.PartitionEpoch == math.MaxInt32 || next.PartitionEpoch != p.PartitionEpoch+1:
+		return fmt.Errorf("%w: %s-%d: partition epoch %d after %d", ErrInvalidRecord, name, r.Partition, next.PartitionEpoch, p.PartitionEpoch)
+	case next.LeaderEpoch != wantLeaderEpoch || next.LeaderEpoch < p.LeaderEpoch:
+		return fmt.Errorf("%w: %s-%d: leader epoch %d after %d, leader %d after %d", ErrInvalidRecord, name, r.Partition,
+			next.LeaderEpoch, p.LeaderEpoch, next.Leader, p.Leader)
+	case next.Leader == p.Leader && slices.Equal(next.ISR, p.ISR) && slices.Equal(next.Replicas, p.Replicas):
+		return fmt.Errorf("%w: %s-%d: change changes nothing", ErrInvalidRecord, name, r.Partition)
+	}
+	t := *old
+	t.Partitions = slices.Clone(old.Partitions)
+	t.Partitions[r.Partition] = next
+	img.topics[name] = &t
+	return nil
+}
+
+// checkPartition checks invariant 2: replicas and ISR are non-empty sets,
+// ISR ⊆ replicas, and the leader is NoLeader or a member of the ISR.
+func checkPartition(p Partition) error {
+	if len(p.Replicas) == 0 || len(p.ISR) == 0 {
+		return fmt.Errorf("empty replicas %v or ISR %v", p.Replicas, p.ISR)
+	}
+	if hasDuplicate(p.Replicas) || hasDuplicate(p.ISR) {
+		return fmt.Errorf("duplicate node in replicas %v or ISR %v", p.Replicas, p.ISR)
+	}
+	if !subset(p.ISR, p.Replicas) {
+		return fmt.Errorf("ISR %v is not a subset of the replicas %v", p.ISR, p.Replicas)
+	}
+	if p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader) {
+		return fmt.Errorf("leader %d not in ISR %v", p.Leader, p.ISR)
+	}
+	return nil
+}
+
+// subset reports whether every element of sub is in set.
+func subset(sub, set []int32) bool {
+	if len(set) > 32 { // lists from disk may be long: stay linear
+		in := make(map[int32]struct{}, len(set))
+		for _, id := range set {
+			in[id] = struct{}{}
+		}
+		for _, id := range sub {
+			if _, ok := in[id]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	for _, id := range sub {
+		if !slices.Contains(set, id) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasDuplicate(ids []int32) bool {
+	if len(ids) > 32 { // lists from disk may be long: stay linear
+		seen := make(map[int32]struct{}, len(ids))
+		for _, id := range ids {
+			if _, dup := seen[id]; dup {
+				return true
+			}
+			seen[id] = struct{}{}
+		}
+		return false
+	}
+	for i, id := range ids {
+		if slices.Contains(ids[i+1:], id) {
+			return true
+		}
+	}
+	return false
+}
+
+// NextProducerID is the first producer id not yet handed to a broker.
+func (img *Image) NextProducerID() int64 { return img.nextProducerID }
+
+// Record returns the BrokerRecord that registers b as it is in the image
+// (its current fenced state included), for a snapshot of the image.
+func (b *Broker) Record() *BrokerRecord {
+	return &BrokerRecord{NodeID: b.NodeID, Rack: b.Rack, Endpoints: slices.Clone(b.Endpoints),
+		Incarnation: b.Incarnation, BrokerEpoch: b.BrokerEpoch, Fenced: b.Fenced}
+}
+
+// ProducerIDsSnapshotRecord returns the record that restores
+// NextProducerID in a snapshot of the image, or nil when no producer id was
+// ever allocated.
+func (img *Image) ProducerIDsSnapshotRecord() Record {
+	if img.nextProducerID == 0 {
+		return nil
+	}
+	return &ProducerIDsRecord{NodeID: -1, NextBlockStart: img.nextProducerID}
+}
