@@ -460,3 +460,33 @@ func TestGroupKIP848AcrossBrokerRestart(t *testing.T) {
 		}
 	}
 }
+
+// A static KIP-848 member (group.instance.id) that restarts leaves with
+// epoch -2 and its successor takes its partitions back at once.
+func TestGroupKIP848StaticMember(t *testing.T) {
+	b := groupBroker(t)
+	ctx := groupCtx(t)
+	groupProduce(t, b, "st848", 2, 0, 10)
+	opts := []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()), kgo.InstanceID("inst")}
+	c1 := newGroupConsumer(t, b, "s848", "st848", opts...)
+	c1.poll(ctx, t, func() bool { return len(c1.seen) == 10 })
+	c1.commit(ctx, t)
+	adm := b.Admin(t)
+	before, err := adm.DescribeConsumerGroups(ctx, "s848")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.cl.Close()
+	groupProduce(t, b, "st848", 2, 10, 20)
+	c2 := newGroupConsumer(t, b, "s848", "st848", opts...)
+	defer c2.cl.Close()
+	c2.poll(ctx, t, func() bool { return len(c2.seen) == 10 })
+	after, err := adm.DescribeConsumerGroups(ctx, "s848")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0, g1 := before["s848"], after["s848"]
+	if len(g1.Members) != 1 || g1.Members[0].MemberID == g0.Members[0].MemberID || g1.Epoch != g0.Epoch {
+		t.Fatalf("static restart: before %+v after %+v", g0, g1)
+	}
+}
