@@ -335,6 +335,7 @@ func (r *runner) machine(ctx context.Context) error {
 	}
 	for _, p := range probes {
 		for i := range r.o.Repetitions {
+			settle()
 			res, err := p.run()
 			if err != nil {
 				return err
@@ -388,6 +389,7 @@ func (r *runner) throughput(ctx context.Context, size int, parts int32) error {
 						continue // JetStream acknowledges stored messages only: no acks=1
 					}
 					topic := r.topic("p")
+					settle()
 					res, err := p.produce(ctx, produceSpec{topic: topic, partitions: parts, size: size, records: r.o.Records, acks: acks})
 					if err != nil {
 						return fmt.Errorf("produce %s, %s: %w", row, p.id(), err)
@@ -422,6 +424,7 @@ func (r *runner) throughput(ctx context.Context, size int, parts int32) error {
 		row := workloadName(size, "", parts)
 		for i := range r.o.Repetitions {
 			for _, p := range r.order(i) {
+				settle()
 				res, err := p.consume(ctx, kept[p.id()], r.o.Records)
 				if err != nil {
 					return fmt.Errorf("consume %s, %s: %w", row, p.id(), err)
@@ -448,6 +451,7 @@ func (r *runner) produceConsume(ctx context.Context, size int, parts int32) erro
 			if err := p.prepare(ctx, topic, parts); err != nil {
 				return err
 			}
+			settle()
 			consumer := make(chan struct {
 				res Result
 				err error
@@ -502,6 +506,7 @@ func (r *runner) endToEnd(ctx context.Context, size int, parts int32) error {
 	for i := range r.o.Repetitions {
 		for _, p := range r.order(i) {
 			topic := r.topic("e2e")
+			settle()
 			res, err := p.e2e(ctx, topic, o)
 			if err != nil {
 				return fmt.Errorf("e2e %s, %s: %w", row, p.id(), err)

@@ -127,7 +127,7 @@ type section struct {
 }
 
 var sections = []section{
-	{KindProduce, "Produce only", "One producer client (franz-go) sends the records as fast as the broker acknowledges them: no compression, 5 ms linger, idempotent at acks=all. NATS publishes asynchronously with acks (at most 4,000 in flight) to one file-storage stream with one replica; partitions are subjects of that stream. NATS has no acks=1, so it runs acks=all rows only. Latency is send → acknowledgement.", false},
+	{KindProduce, "Produce only", "One producer client (franz-go) sends the records as fast as the broker acknowledges them: no compression, 5 ms linger, idempotent at acks=all. NATS publishes asynchronously with acks (at most 4,000 in flight) to one file-storage stream with one replica; partitions are subjects of that stream. NATS has no acks=1, so it runs acks=all rows only. Latency is send → acknowledgement; with the producer unthrottled it is mostly time queued in the client (franz-go buffers up to 50,000 records, nats.go 4,000 publishes), so it compares the Kafka-protocol peers with each other, not with NATS.", false},
 	{KindConsume, "Consume only, from the page cache", "One consumer (franz-go, no group, client defaults: 1 MiB per partition per fetch) reads the records the first acks=all produce run wrote, from the start; the data is in the page cache. NATS uses an ordered consumer.", false},
 	{KindProduceConsume, "Produce while consuming: producer side", "A consumer reads the topic from the start while the producer writes it.", false},
 	{KindProduceConsume + "/consume", "Produce while consuming: consumer side", "The consumer of the same runs: from its start until it has every record.", false},
@@ -164,6 +164,10 @@ func (r *report) writeSetup(b *bytes.Buffer) {
 	fmt.Fprintf(b, "- Every figure is the median of %d runs (each figure on its own); peers run one at a time, in a rotating order within each repetition. %d records per throughput run. MB/s is MiB/s of record values, as Kafka's perf tools print it. The load generator runs in this process (so does kfake); Gregor and NATS are subprocesses on loopback.\n",
 		r.o.Repetitions, r.o.Records)
 	fmt.Fprintf(b, "- Gregor durable fsyncs before acknowledging (group commit); page cache mode sets log.flush.interval.messages=%s. NATS JetStream keeps its default sync_interval (fsync every 2 minutes), so it is a page-cache system here too.\n", pageCacheFlushMessages)
+	b.WriteString("- Before every run the harness calls sync(2), so no run pays for the writeback of what an earlier run left in the page cache.\n")
+	if busy(r.loadAvg) || busy(loadAverage()) {
+		fmt.Fprintf(b, "- The load average exceeded the %d CPUs: other work shared the machine during the run, which shows most in latency tails and in the spread between runs.\n", runtime.NumCPU())
+	}
 	for _, n := range r.notes {
 		fmt.Fprintf(b, "- %s\n", n)
 	}
@@ -246,20 +250,37 @@ func (r *report) writeSection(b *bytes.Buffer, s section) {
 	if s.latency {
 		b.WriteString("\nRatios above 1: Gregor has the lower p99.\n")
 	}
-	if strings.HasPrefix(s.kind, KindConsume) || strings.HasSuffix(s.kind, "/consume") {
-		b.WriteString("\n")
-		return // consume runs have no latency to detail
+	// Details: every figure of every cell, and each run's main figure so
+	// the spread is visible.
+	latency := !strings.HasPrefix(s.kind, KindConsume) && !strings.HasSuffix(s.kind, "/consume")
+	each := "records/s of each run"
+	if s.latency {
+		each = "p99 ms of each run"
 	}
-	// Details: every figure of every cell.
-	b.WriteString("\n| workload | peer | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+	if latency {
+		fmt.Fprintf(b, "\n| workload | peer | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | %s |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n", each)
+	} else {
+		fmt.Fprintf(b, "\n| workload | peer | records/s | MB/s | %s |\n|---|---|---:|---:|---|\n", each)
+	}
 	for _, row := range rows {
 		for _, p := range r.peers {
 			f, ok := r.fig(s.kind, row, p)
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %.0f | %.1f | %s | %s | %s | %s |\n",
-				row, peerNames[p], f.recordsPerSec, f.mibPS, ms(f.p50), ms(f.p99), ms(f.p999), ms(f.max))
+			fmt.Fprintf(b, "| %s | %s | %.0f | %.1f |", row, peerNames[p], f.recordsPerSec, f.mibPS)
+			if latency {
+				fmt.Fprintf(b, " %s | %s | %s | %s |", ms(f.p50), ms(f.p99), ms(f.p999), ms(f.max))
+			}
+			var runs []string
+			for _, res := range r.results[s.kind][row][p] {
+				if s.latency {
+					runs = append(runs, ms(res.Latency.P99))
+				} else {
+					runs = append(runs, kilo(res.RecordsPerSec()))
+				}
+			}
+			fmt.Fprintf(b, " %s |\n", strings.Join(runs, ", "))
 		}
 	}
 	b.WriteString("\n")
@@ -399,6 +420,16 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// busy reports whether a load average line shows more runnable work than
+// CPUs over the last minute.
+func busy(loadAvg string) bool {
+	var one float64
+	if _, err := fmt.Sscan(loadAvg, &one); err != nil {
+		return false
+	}
+	return one > float64(runtime.NumCPU())
 }
 
 // moduleVersion returns the version of a dependency of this binary.
