@@ -65,11 +65,16 @@ type Config struct {
 	LogCleanerMinCompactionLag  int64    `yaml:"log.cleaner.min.compaction.lag.ms" doc:"Minimum age of a record before it can be compacted."`
 	LogCleanerMaxCompactionLag  int64    `yaml:"log.cleaner.max.compaction.lag.ms" doc:"Maximum time a record stays uncompacted."`
 	LogCleanerMinCleanableRatio float64  `yaml:"log.cleaner.min.cleanable.ratio" doc:"Minimum dirty ratio before a log is cleaned."`
-	LogPreallocate              bool     `yaml:"log.preallocate" doc:"Accepted for compatibility; Gregor does not preallocate segments."`
-	LogMessageTimestampType     string   `yaml:"log.message.timestamp.type" doc:"CreateTime or LogAppendTime."`
-	LogMessageTimestampBeforeMs int64    `yaml:"log.message.timestamp.before.max.ms" doc:"Reject batches whose timestamp is this much older than the broker's clock."`
-	LogMessageTimestampAfterMs  int64    `yaml:"log.message.timestamp.after.max.ms" doc:"Reject batches whose timestamp is this much newer than the broker's clock."`
-	CompressionType             string   `yaml:"compression.type" doc:"Final compression of stored batches; producer keeps the producer's."`
+	// Log cleaner resources (retention and compaction owner: storage, broker/cleaner.go).
+	LogCleanerThreads             int32  `yaml:"log.cleaner.threads" doc:"Threads cleaning compacted logs at once."`
+	LogCleanerIoMaxBytesPerSecond int64  `yaml:"log.cleaner.io.max.bytes.per.second" doc:"Read plus write bytes per second of all cleaner threads together (<= 0: no limit)."`
+	LogCleanerBackoffMs           int64  `yaml:"log.cleaner.backoff.ms" doc:"How long the cleaner sleeps when no log needs cleaning."`
+	LogCleanerDedupeBufferSize    int64  `yaml:"log.cleaner.dedupe.buffer.size" doc:"Memory for the cleaner's key map, in bytes, shared by its threads (a key costs about 48 bytes)."`
+	LogPreallocate                bool   `yaml:"log.preallocate" doc:"Accepted for compatibility; Gregor does not preallocate segments."`
+	LogMessageTimestampType       string `yaml:"log.message.timestamp.type" doc:"CreateTime or LogAppendTime."`
+	LogMessageTimestampBeforeMs   int64  `yaml:"log.message.timestamp.before.max.ms" doc:"Reject batches whose timestamp is this much older than the broker's clock."`
+	LogMessageTimestampAfterMs    int64  `yaml:"log.message.timestamp.after.max.ms" doc:"Reject batches whose timestamp is this much newer than the broker's clock."`
+	CompressionType               string `yaml:"compression.type" doc:"Final compression of stored batches; producer keeps the producer's."`
 
 	MinInsyncReplicas           int32 `yaml:"min.insync.replicas" doc:"Minimum ISR size for acks=all produces."`
 	UncleanLeaderElectionEnable bool  `yaml:"unclean.leader.election.enable" doc:"Allow a replica outside the ISR to become leader."`
@@ -125,6 +130,10 @@ func Default() *Config {
 		LogCleanerMinCompactionLag:           0,
 		LogCleanerMaxCompactionLag:           math.MaxInt64,
 		LogCleanerMinCleanableRatio:          0.5,
+		LogCleanerThreads:                    1,
+		LogCleanerIoMaxBytesPerSecond:        math.MaxInt64,
+		LogCleanerBackoffMs:                  15000,
+		LogCleanerDedupeBufferSize:           128 << 20,
 		LogMessageTimestampType:              "CreateTime",
 		LogMessageTimestampBeforeMs:          math.MaxInt64,
 		LogMessageTimestampAfterMs:           math.MaxInt64,

@@ -148,6 +148,9 @@ func (c *Config) Validate() error {
 		check(*c.LogRetentionMinutes >= -1, "log.retention.minutes", "must be >= -1")
 	}
 	check(c.LogRetentionCheckIntervalMs >= 1, "log.retention.check.interval.ms", "must be >= 1")
+	check(c.LogCleanerThreads >= 1, "log.cleaner.threads", "must be >= 1")
+	check(c.LogCleanerBackoffMs >= 1, "log.cleaner.backoff.ms", "must be >= 1")
+	check(c.LogCleanerDedupeBufferSize >= 1<<20, "log.cleaner.dedupe.buffer.size", "must be >= 1048576")
 	check(c.OffsetsTopicNumPartitions >= 1, "offsets.topic.num.partitions", "must be >= 1")
 	check(c.OffsetsTopicReplicationFactor >= 1, "offsets.topic.replication.factor", "must be >= 1")
 	check(c.TransactionStateLogNumPartitions >= 1, "transaction.state.log.num.partitions", "must be >= 1")

@@ -56,6 +56,26 @@ type Config struct {
 	FlushMessages int64
 	//lint:ignore ST1011 Kafka's name for it (flush.ms)
 	FlushMs time.Duration // flush.ms (0 or huge: never by time); see FlushIfDue
+
+	// Retention and compaction (retention.go, cleaner.go). Nothing is
+	// deleted or cleaned unless the matching cleanup.policy flag is set,
+	// so Config{} keeps every record forever.
+	CleanupDelete  bool // cleanup.policy contains delete: ApplyRetention deletes
+	CleanupCompact bool // cleanup.policy contains compact: Clean compacts
+	//lint:ignore ST1011 Kafka's name for it (retention.ms)
+	RetentionMs    time.Duration // retention.ms, taken literally (negative: no time limit)
+	RetentionBytes int64         // retention.bytes, taken literally (negative: no size limit)
+	//lint:ignore ST1011 Kafka's name for it (file.delete.delay.ms)
+	FileDeleteDelayMs time.Duration // file.delete.delay.ms: how long a deleted segment's descriptor stays open for readers (0: 60 s)
+	//lint:ignore ST1011 Kafka's name for it (delete.retention.ms)
+	DeleteRetentionMs time.Duration // delete.retention.ms: tombstones stay this long after their segment was first cleaned
+	//lint:ignore ST1011 Kafka's name for it (min.compaction.lag.ms)
+	MinCompactionLagMs time.Duration // min.compaction.lag.ms: younger segments are not cleaned
+	//lint:ignore ST1011 Kafka's name for it (max.compaction.lag.ms)
+	MaxCompactionLagMs time.Duration // max.compaction.lag.ms: older dirty records force a clean (0: no limit)
+	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio, taken literally:
+	// the log is cleaned when dirty bytes / cleanable bytes reaches it.
+	MinCleanableDirtyRatio float64
 }
 
 // AppendOptions says how Append treats the batches.

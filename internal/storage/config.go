@@ -12,6 +12,8 @@ const (
 	DefaultSegmentIndexBytes  = 10 << 20
 	DefaultIndexIntervalBytes = 4096
 	DefaultFlushMessages      = 1
+	// DefaultFileDeleteDelay is Kafka's file.delete.delay.ms default.
+	DefaultFileDeleteDelay = time.Minute
 
 	// maxSegmentBytes keeps every position in a uint32 index entry, and
 	// matches Kafka's bound (Int.MaxValue).
@@ -47,6 +49,18 @@ func (c Config) normalized() Config {
 	}
 	if c.FlushMs < 0 {
 		c.FlushMs = 0
+	}
+	if c.FileDeleteDelayMs <= 0 {
+		c.FileDeleteDelayMs = DefaultFileDeleteDelay
+	}
+	if c.DeleteRetentionMs < 0 {
+		c.DeleteRetentionMs = 0
+	}
+	if c.MinCompactionLagMs < 0 {
+		c.MinCompactionLagMs = 0
+	}
+	if c.MaxCompactionLagMs < 0 {
+		c.MaxCompactionLagMs = 0
 	}
 	return c
 }

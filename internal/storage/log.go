@@ -67,6 +67,12 @@ type Log struct {
 		// the file is unknown (the page cache may have dropped the data),
 		// so the log refuses further writes until reopened.
 		failure error
+		// retired are segments already unlinked (retention, DeleteRecords,
+		// a cleaner swap) whose .log descriptor stays open until due, so
+		// that readers holding them keep reading the old, valid bytes
+		// (Kafka's file.delete.delay.ms). Bounded by the segments deleted
+		// within one delay.
+		retired []retiredSegment
 	}
 
 	flushMu          sync.Mutex   // serialises fsyncs and index file writes
@@ -415,6 +421,7 @@ func (l *Log) close(markClean bool) error {
 			err = e
 		}
 	}
+	l.closeRetiredLocked(time.Time{}, true)
 	return err
 }
 

@@ -136,8 +136,16 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	if len(l.segs()) >= segsBefore {
 		t.Fatalf("no segment deleted (%d before, %d after)", segsBefore, len(l.segs()))
 	}
+	// The deleted segment is retired: a held slice reads the old bytes
+	// until file.delete.delay.ms has passed, then fails.
+	if _, err := held.File.ReadAt(make([]byte, 10), held.Pos); err != nil {
+		t.Fatalf("slice of a just deleted segment: %v", err)
+	}
+	if _, err := l.ApplyRetention(time.Now().Add(DefaultFileDeleteDelay), 0); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := held.File.ReadAt(make([]byte, 10), held.Pos); err == nil {
-		t.Fatal("slice of a deleted segment still readable")
+		t.Fatal("slice of a deleted segment readable after the delete delay")
 	}
 	if _, err := l.Read(24, 100, 1<<40); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("Read(24): %v", err)

@@ -9,7 +9,8 @@ import (
 	"sync/atomic"
 )
 
-// Read returns whole batches starting at the batch that holds offset, at
+// Read returns whole batches starting at the batch that holds offset (or,
+// in a compacted log where offset fell in a gap, the next batch), at
 // most maxBytes of them (but at least one whole batch if the first is larger,
 // as Kafka does), none at or beyond maxOffset (the high watermark). An empty
 // Slice means there is nothing yet. A Slice never spans two segments.
@@ -31,25 +32,48 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64) (Slice, error)
 	if offset == end || offset >= maxOffset {
 		return Slice{}, nil
 	}
+	// A segment can be deleted between loading the list and reading it.
+	// Retention or truncation: the offset is gone. A cleaner swap: the
+	// offset lives on in the cleaned segment, so look again (a swap is
+	// rare, so a couple of attempts always suffice).
+	for attempt := 0; ; attempt++ {
+		sl, deleted, err := l.readSegments(offset, maxBytes, maxOffset)
+		if err == nil {
+			return sl, nil
+		}
+		if l.closed.Load() {
+			return Slice{}, ErrClosed
+		}
+		if deleted == nil {
+			return Slice{}, err
+		}
+		if offset < l.logStartOffset.Load() || attempt == 2 {
+			return Slice{}, fmt.Errorf("%w: segment %d deleted while reading: %v", ErrOffsetOutOfRange, deleted.baseOffset, err)
+		}
+	}
+}
+
+// readSegments reads from the current segment list. On error, deleted is
+// the segment that failed if it was deleted meanwhile.
+func (l *Log) readSegments(offset int64, maxBytes int32, maxOffset int64) (Slice, *segment, error) {
 	segs := l.segs()
+	// The batch holding offset, or after a gap left by compaction the one
+	// after it, is in the last segment starting at or before offset or
+	// in a later one.
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset }) - 1
 	for i = max(i, 0); i < len(segs); i++ {
 		sl, found, err := l.readSegment(segs[i], offset, int64(maxBytes), maxOffset)
 		if err != nil {
-			if segs[i].deleted.Load() || l.closed.Load() {
-				// Retention or truncation removed it under us.
-				if l.closed.Load() {
-					return Slice{}, ErrClosed
-				}
-				return Slice{}, fmt.Errorf("%w: segment %d deleted while reading: %v", ErrOffsetOutOfRange, segs[i].baseOffset, err)
+			if segs[i].deleted.Load() {
+				return Slice{}, segs[i], err
 			}
-			return Slice{}, err
+			return Slice{}, nil, err
 		}
 		if found {
-			return sl, nil
+			return sl, nil, nil
 		}
 	}
-	return Slice{}, nil
+	return Slice{}, nil, nil
 }
 
 // readSegment reads from one segment; found is false when no batch in it

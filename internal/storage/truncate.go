@@ -162,9 +162,10 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 // deleted. offset above the log end offset is ErrOffsetOutOfRange; one at
 // or below the log start offset changes nothing.
 //
-// A reader holding a Slice of a deleted segment gets an I/O error
-// (os.ErrClosed) or a short read, never bytes of another segment; Read
-// turns that into ErrOffsetOutOfRange.
+// Deleted segments are retired (see retention.go): a reader holding a
+// Slice of one keeps reading its old bytes until file.delete.delay.ms has
+// passed, then gets an I/O error (os.ErrClosed), never bytes of another
+// segment; Read reports ErrOffsetOutOfRange for offsets below the start.
 func (l *Log) DeleteRecordsBefore(offset int64) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -207,16 +208,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 	if n == 0 {
 		return nil
 	}
-	kept := slices.Clone(segs[n:])
-	l.segments.Store(&kept)
-	l.flushMu.Lock()
-	defer l.flushMu.Unlock()
-	for _, s := range segs[:n] {
-		if err := s.remove(); err != nil {
-			return l.failLocked(err)
-		}
-	}
-	return nil
+	return l.dropOldestLocked(n, l.clock())
 }
 
 // setLogStartOffsetLocked persists and then publishes a new log start
