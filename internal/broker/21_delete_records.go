@@ -5,6 +5,11 @@ package broker
 // watermark; offsets above it are out of range. The answer is the new log
 // start offset (Kafka's "low watermark"). With a single replica nothing
 // waits: the leader's log start offset is the partition's.
+//
+// As in Kafka, a topic whose cleanup.policy lacks delete (compact only)
+// refuses with POLICY_VIOLATION: there the cleaner owns what is kept, and
+// a consumer rebuilding state from such a topic expects every key's last
+// value to be there.
 
 import (
 	"context"
@@ -22,18 +27,33 @@ func handleDeleteRecords(_ context.Context, b *Broker, req *wire.Request) (any, 
 	if !ok {
 		return nil, fmt.Errorf("broker: DeleteRecords handler got %T", req.Body)
 	}
-	return deleteRecords(brokerSource{b}, r), nil
+	return deleteRecords(brokerSource{b}, r, b.recordsDeletable), nil
 }
 
-func deleteRecords(src partitionSource, req *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
+// recordsDeletable reports whether DeleteRecords may move the log start of
+// topic's partitions: cleanup.policy contains delete. An unknown topic is
+// left to the partition lookup, which answers UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) recordsDeletable(topic string) bool {
+	t, ok := b.store.Image().Topic(topic)
+	if !ok {
+		return true
+	}
+	s, err := b.cfg.TopicSettings(t.Configs)
+	return err != nil || s.DeleteByRetention
+}
+
+// deleteRecords answers req; deletable(topic) false refuses the topic's
+// partitions with POLICY_VIOLATION (nil: every topic is deletable).
+func deleteRecords(src partitionSource, req *kmsg.DeleteRecordsRequest, deletable func(topic string) bool) *kmsg.DeleteRecordsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
+		refused := deletable != nil && !deletable(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.ErrorCode, sp.LowWatermark = deleteRecordsBefore(src, rt.Topic, rp.Partition, rp.Offset)
+			sp.ErrorCode, sp.LowWatermark = deleteRecordsBefore(src, rt.Topic, rp.Partition, rp.Offset, refused)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -41,13 +61,18 @@ func deleteRecords(src partitionSource, req *kmsg.DeleteRecordsRequest) *kmsg.De
 	return resp
 }
 
-func deleteRecordsBefore(src partitionSource, topic string, index int32, offset int64) (code int16, lowWatermark int64) {
+// deleteRecordsBefore answers one partition. As in Kafka, the partition
+// must exist and be led here before the policy is looked at.
+func deleteRecordsBefore(src partitionSource, topic string, index int32, offset int64, refused bool) (code int16, lowWatermark int64) {
 	p, err := src.servedPartition(topic, index)
 	if err != nil {
 		return readErrorCode(err), -1
 	}
 	if !p.IsLeader() {
 		return kerr.NotLeaderForPartition.Code, -1
+	}
+	if refused {
+		return kerr.PolicyViolation.Code, -1
 	}
 	start, err := p.DeleteRecordsBefore(offset)
 	if err != nil {

@@ -34,7 +34,7 @@ func TestDeleteRecords(t *testing.T) {
 		req := kmsg.NewPtrDeleteRecordsRequest()
 		req.Version = 2
 		req.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: "t", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: s.partition, Offset: s.offset}}}}
-		sp := deleteRecords(src, req).Topics[0].Partitions[0]
+		sp := deleteRecords(src, req, nil).Topics[0].Partitions[0]
 		if sp.ErrorCode != s.code || sp.LowWatermark != s.low || sp.Partition != s.partition {
 			t.Fatalf("%s: got error %d low watermark %d, want %d %d", s.name, sp.ErrorCode, sp.LowWatermark, s.code, s.low)
 		}
