@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,10 +210,14 @@ given KEYs when there are any.`,
 			if rc.Err != nil {
 				return fmt.Errorf("describe configs: %w", kafkaError(rc.Err, rc.ErrMessage))
 			}
+			// want is read-only while printing: the keys still missing
+			// are counted apart, so that finding the last key does not
+			// turn the filter off for the rows after it.
 			want := map[string]bool{}
 			for _, k := range keys {
 				want[k] = true
 			}
+			missing := maps.Clone(want)
 			configs := rc.Configs
 			sort.Slice(configs, func(i, j int) bool { return configs[i].Key < configs[j].Key })
 			t := newTable(a.stdout, "CONFIG", "VALUE", "SOURCE")
@@ -222,19 +228,14 @@ given KEYs when there are any.`,
 				if len(want) == 0 && !all && c.Value == nil && !c.Sensitive {
 					continue
 				}
-				delete(want, c.Key)
+				delete(missing, c.Key)
 				t.row(c.Key, configValue(c), c.Source.String())
 			}
 			if err := t.flush(); err != nil {
 				return err
 			}
-			if len(want) > 0 {
-				missing := make([]string, 0, len(want))
-				for k := range want {
-					missing = append(missing, k)
-				}
-				sort.Strings(missing)
-				return usageErrorf("unknown config(s): %s", strings.Join(missing, ", "))
+			if len(missing) > 0 {
+				return usageErrorf("unknown config(s): %s", strings.Join(slices.Sorted(maps.Keys(missing)), ", "))
 			}
 			return nil
 		}),
