@@ -192,6 +192,10 @@ func produceErrorCode(err error) (*kerr.Error, string) {
 		code = kerr.UnknownProducerID
 	case errors.Is(err, partition.ErrInvalidTimestamp):
 		code = kerr.InvalidTimestamp
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		code = kerr.NotEnoughReplicas
+	case errors.Is(err, partition.ErrNotEnoughReplicasAfterAppend):
+		code = kerr.NotEnoughReplicasAfterAppend
 	case errors.Is(err, partition.ErrTransactionsDisabled):
 		return kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet"
 	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrClosed), errors.Is(err, storage.ErrClosed):

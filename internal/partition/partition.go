@@ -77,6 +77,9 @@ type Config struct {
 	ProducerIDExpirationMs int64
 	// MaxProducers bounds the producer-state map (0: DefaultMaxProducers).
 	MaxProducers int
+	// MinInsyncReplicas is min.insync.replicas: an acks=all produce needs
+	// an ISR at least this large (0 or 1: any ISR will do).
+	MinInsyncReplicas int
 }
 
 // Partition is one replica of one partition on this broker.
@@ -113,6 +116,10 @@ type Partition struct {
 		leaderEpoch int32
 		closed      bool
 		waiters     map[*Waiter]struct{}
+		// replication is the replica set, ISR and followers' progress
+		// (replica.go); nil until the partition is driven by the cluster
+		// metadata: a single-node replica, whose ISR is itself.
+		replication *replicaState
 	}
 }
 
@@ -215,26 +222,6 @@ func (p *Partition) config() Config {
 	return p.mu.cfg
 }
 
-// BecomeLeader makes this replica the partition's leader at epoch; appends
-// are stamped with it. This is the seam for replication (issue #5): on a
-// single node the replica is the leader at epoch 0 from Open on, and
-// nothing about the role is persisted.
-func (p *Partition) BecomeLeader(epoch int32) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mu.leader, p.mu.leaderEpoch = true, epoch
-	p.notifyLocked()
-}
-
-// BecomeFollower makes this replica a follower at epoch: produces are
-// refused with ErrNotLeader and parked acks=all produces give up.
-func (p *Partition) BecomeFollower(epoch int32) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mu.leader, p.mu.leaderEpoch = false, epoch
-	p.notifyLocked()
-}
-
 // IsLeader reports whether this replica is the partition's leader.
 func (p *Partition) IsLeader() bool {
 	p.mu.Lock()
@@ -258,7 +245,8 @@ func (p *Partition) leaderEpochForAppend() (int32, error) {
 
 // HighWatermark is the offset below which every record is committed:
 // consumers read only below it. On a single node it is the end of what the
-// log holds durably under the flush policy.
+// log holds durably under the flush policy; with replication, the least
+// log end over the ISR (replica.go).
 func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
 
 // LastStableOffset is the high watermark until transactions exist.

@@ -36,6 +36,9 @@ type ProduceResult struct {
 //     on an idempotent batch, null keys on a compacted topic.
 //   - ErrMessageTooLarge, ErrTransactionsDisabled, ErrOutOfOrderSequence,
 //     ErrInvalidProducerEpoch, ErrNotLeader, ErrClosed.
+//   - acks -1 only: ErrNotEnoughReplicas (the ISR is smaller than
+//     min.insync.replicas; nothing written), ErrNotEnoughReplicasAfterAppend
+//     (it shrank below while the request waited; the data is written).
 //   - anything else is a storage failure (KAFKA_STORAGE_ERROR).
 //
 // On topics with message.timestamp.type=LogAppendTime each batch's max
@@ -49,6 +52,12 @@ func (p *Partition) Produce(ctx context.Context, batches []byte, acks int16) (Pr
 	// lock, so concurrent requests to one partition validate in parallel.
 	if err := validateBatches(batches, &cfg, nowMs); err != nil {
 		return res, err
+	}
+	if acks == -1 {
+		// min.insync.replicas: refuse before writing anything.
+		if err := p.checkMinInsync(ErrNotEnoughReplicas); err != nil {
+			return res, err
+		}
 	}
 	a, err := p.append(batches)
 	if err != nil {
@@ -65,6 +74,12 @@ func (p *Partition) Produce(ctx context.Context, batches []byte, acks int16) (Pr
 		// that is already true after the append; replication changes only
 		// how the high watermark moves, not this wait.
 		if err := p.waitHighWatermark(ctx, a.lastOffset+1); err != nil {
+			return res, err
+		}
+		// The ISR may have shrunk below min.insync.replicas while the
+		// request waited (the high watermark then moves without the
+		// laggards): the data is written but not as replicated as asked.
+		if err := p.checkMinInsync(ErrNotEnoughReplicasAfterAppend); err != nil {
 			return res, err
 		}
 	}
@@ -231,7 +246,7 @@ func (p *Partition) appendPlain(batches []byte) (appended, error) {
 	// return out of order; the high watermark only ever rises, and an
 	// fsync covers every byte written before it, so a later append being
 	// durable means the earlier ones are too.
-	p.advanceHighWatermark(res.LastOffset + 1)
+	p.appendedAsLeader(res.LastOffset + 1)
 	return appended{baseOffset: res.FirstOffset, lastOffset: res.LastOffset, appendTime: h.MaxTimestamp}, nil
 }
 
@@ -359,7 +374,7 @@ func (p *Partition) appendIdempotent(batches []byte) (appended, error) {
 	}
 	p.bytesSinceSnapshot.Add(int64(len(toWrite)))
 	p.maybeSnapshotLocked()
-	p.advanceHighWatermark(res.LastOffset + 1)
+	p.appendedAsLeader(res.LastOffset + 1)
 	return a, nil
 }
 
