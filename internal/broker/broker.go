@@ -53,12 +53,14 @@ func apiRanges() []wire.APIRange {
 }
 
 // Broker is one node: its topics and partitions, and the handlers for every
-// API. State is grouped by owner: controlState (topics, configs, metadata)
-// and dataState (produce/fetch: producer ids, fetch sessions).
+// API. State is grouped by owner: controlState (topics, configs, metadata),
+// dataState (produce/fetch: producer ids, fetch sessions) and groupState
+// (the group coordinator).
 type Broker struct {
 	log *slog.Logger
 	controlState
 	dataState
+	groupState
 }
 
 var _ wire.Handler = (*Broker)(nil)
@@ -253,6 +255,7 @@ func (b *Broker) Close() error {
 		errs := []error{b.server.Close()}
 		close(b.stop)
 		b.background.Wait()
+		b.closeGroupCoordinator()
 		b.controlMu.Lock()
 		errs = append(errs, b.closePartitions(), b.store.Close())
 		b.controlMu.Unlock()

@@ -27,13 +27,18 @@ type groupState struct {
 	topicsVersion uint64
 }
 
-// groupStates holds each Broker's groupState until Broker embeds it;
-// entries go when the broker closes (see groupCoordinator).
-var groupStates sync.Map // *Broker -> *groupState
+func (b *Broker) groupStateRef() *groupState { return &b.groupState }
 
-func (b *Broker) groupStateRef() *groupState {
-	gs, _ := groupStates.LoadOrStore(b, &groupState{})
-	return gs.(*groupState)
+// closeGroupCoordinator stops the coordinator, if it ever started; Close
+// calls it before closing the partitions it writes to.
+func (b *Broker) closeGroupCoordinator() {
+	gs := b.groupStateRef()
+	gs.mu.Lock()
+	svc := gs.service
+	gs.mu.Unlock()
+	if svc != nil {
+		svc.Close()
+	}
 }
 
 // offsetsTopicConfigs are the configs __consumer_offsets is created with,
@@ -71,8 +76,6 @@ func (b *Broker) groupCoordinator() (*group.Service, int16) {
 		TopicsVersion: func() uint64 { return gs.version(b) },
 		Topics:        b.groupTopics,
 		Logger:        b.log.With("component", "group-coordinator"),
-		Stopped:       b.groupBrokerClosed,
-		OnStop:        func() { groupStates.Delete(b) },
 	})
 	svc.Start()
 	gs.service = svc

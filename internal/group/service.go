@@ -39,12 +39,6 @@ type Options struct {
 	Logger        *slog.Logger
 	// Now is the clock, for tests; time.Now by default.
 	Now func() time.Time
-	// Stopped, when set, is polled by the timer goroutine (at least once a
-	// second): once it reports true the Service stops as if closed and
-	// calls OnStop. It lets the owner stop the Service without a hook in
-	// its own shutdown path.
-	Stopped func() bool
-	OnStop  func()
 }
 
 const (
@@ -279,13 +273,6 @@ func (s *Service) runTimers() {
 	t := time.NewTimer(maxIdleTick)
 	defer t.Stop()
 	for {
-		if s.opts.Stopped != nil && s.opts.Stopped() {
-			s.cancel()
-			if s.opts.OnStop != nil {
-				s.opts.OnStop()
-			}
-			return
-		}
 		s.mu.Lock()
 		now := s.nowMs()
 		s.armedAt = now + maxIdleTick.Milliseconds()
