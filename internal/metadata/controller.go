@@ -216,7 +216,9 @@ func (c *Controller) RegisterBroker(now time.Time, req BrokerRegistration) ([]Re
 	epoch = max(epoch+1, c.img.Offset+int64(len(records))+1)
 	records = append(records, &BrokerRecord{NodeID: req.NodeID, Rack: req.Rack, Endpoints: slices.Clone(req.Endpoints),
 		Incarnation: req.Incarnation, BrokerEpoch: epoch, Fenced: true})
-	c.brokers[req.NodeID] = &liveness{brokerEpoch: epoch, lastContact: now}
+	// Its session starts when the controller first sees the registration
+	// in the image (liveness), so a registration that is never appended
+	// changes nothing.
 	return records, epoch, nil
 }
 
