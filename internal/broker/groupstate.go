@@ -134,6 +134,11 @@ func (b *Broker) groupConfig(partitions int32) group.Config {
 	if b.cfg.OffsetsRetentionMinutes > 0 {
 		c.OffsetsRetentionMs = int64(b.cfg.OffsetsRetentionMinutes) * 60_000
 	}
+	c.OffsetsRetentionCheckIntervalMs = b.cfg.OffsetsRetentionCheckIntervalMs
+	c.OffsetMetadataMaxBytes = int(b.cfg.OffsetMetadataMaxBytes)
+	c.ConsumerSessionTimeoutMs = b.cfg.GroupConsumerSessionTimeoutMs
+	c.ConsumerHeartbeatIntervalMs = b.cfg.GroupConsumerHeartbeatIntervalMs
+	c.ConsumerAssignors = b.cfg.GroupConsumerAssignors
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 )
@@ -79,22 +80,30 @@ type Config struct {
 	MinInsyncReplicas           int32 `yaml:"min.insync.replicas" doc:"Minimum ISR size for acks=all produces."`
 	UncleanLeaderElectionEnable bool  `yaml:"unclean.leader.election.enable" doc:"Allow a replica outside the ISR to become leader."`
 
-	OffsetsTopicNumPartitions         int32 `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
-	OffsetsTopicReplicationFactor     int16 `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic (Gregor's default 1 suits a single node)."`
-	OffsetsRetentionMinutes           int32 `yaml:"offsets.retention.minutes" doc:"Committed offsets of empty groups expire after this."`
-	GroupInitialRebalanceDelayMs      int32 `yaml:"group.initial.rebalance.delay.ms" doc:"Delay of the first rebalance of a new group."`
-	GroupMinSessionTimeoutMs          int32 `yaml:"group.min.session.timeout.ms" doc:"Smallest session timeout a member may ask for."`
-	GroupMaxSessionTimeoutMs          int32 `yaml:"group.max.session.timeout.ms" doc:"Largest session timeout a member may ask for."`
-	GroupMaxSize                      int32 `yaml:"group.max.size" doc:"Largest number of members in one group."`
-	ProducerIDExpirationMs            int32 `yaml:"producer.id.expiration.ms" doc:"Idempotent producer state expires after this idle time."`
-	TransactionalIDExpirationMs       int32 `yaml:"transactional.id.expiration.ms" doc:"Transactional id state expires after this idle time."`
-	TransactionMaxTimeoutMs           int32 `yaml:"transaction.max.timeout.ms" doc:"Largest transaction timeout a producer may ask for."`
-	TransactionStateLogNumPartitions  int32 `yaml:"transaction.state.log.num.partitions" doc:"Partitions of the transaction state topic."`
-	TransactionStateLogReplicationFac int16 `yaml:"transaction.state.log.replication.factor" doc:"Replication factor of the transaction state topic."`
+	OffsetsTopicNumPartitions         int32    `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
+	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic (Gregor's default 1 suits a single node)."`
+	OffsetsRetentionMinutes           int32    `yaml:"offsets.retention.minutes" doc:"Committed offsets of empty groups expire after this."`
+	GroupInitialRebalanceDelayMs      int32    `yaml:"group.initial.rebalance.delay.ms" doc:"Delay of the first rebalance of a new group."`
+	GroupMinSessionTimeoutMs          int32    `yaml:"group.min.session.timeout.ms" doc:"Smallest session timeout a member may ask for."`
+	GroupMaxSessionTimeoutMs          int32    `yaml:"group.max.session.timeout.ms" doc:"Largest session timeout a member may ask for."`
+	GroupMaxSize                      int32    `yaml:"group.max.size" doc:"Largest number of members in one group (Kafka's unbounded default becomes 10,000 in Gregor, which bounds everything keyed by client input)."`
+	GroupConsumerSessionTimeoutMs     int32    `yaml:"group.consumer.session.timeout.ms" doc:"Session timeout of KIP-848 consumer group members."`
+	GroupConsumerHeartbeatIntervalMs  int32    `yaml:"group.consumer.heartbeat.interval.ms" doc:"Heartbeat interval given to KIP-848 consumer group members."`
+	GroupConsumerAssignors            []string `yaml:"group.consumer.assignors" doc:"Server-side assignors offered to KIP-848 members (uniform, range); the first is the default."`
+	OffsetsRetentionCheckIntervalMs   int64    `yaml:"offsets.retention.check.interval.ms" doc:"How often expired committed offsets are removed."`
+	OffsetMetadataMaxBytes            int32    `yaml:"offset.metadata.max.bytes" doc:"Largest metadata string of one committed offset."`
+	ProducerIDExpirationMs            int32    `yaml:"producer.id.expiration.ms" doc:"Idempotent producer state expires after this idle time."`
+	TransactionalIDExpirationMs       int32    `yaml:"transactional.id.expiration.ms" doc:"Transactional id state expires after this idle time."`
+	TransactionMaxTimeoutMs           int32    `yaml:"transaction.max.timeout.ms" doc:"Largest transaction timeout a producer may ask for."`
+	TransactionStateLogNumPartitions  int32    `yaml:"transaction.state.log.num.partitions" doc:"Partitions of the transaction state topic."`
+	TransactionStateLogReplicationFac int16    `yaml:"transaction.state.log.replication.factor" doc:"Replication factor of the transaction state topic."`
 
 	// set records which keys were given explicitly (file, env or
 	// overrides): DescribeConfigs reports those as STATIC_BROKER_CONFIG.
 	set map[string]bool
+	// dynamic holds the dynamic broker configs in effect (dynamic.go);
+	// nil means none.
+	dynamic atomic.Pointer[DynamicBrokerConfigs]
 }
 
 // Default returns the defaults (Kafka's, except where the field's doc says
@@ -147,6 +156,11 @@ func Default() *Config {
 		GroupMinSessionTimeoutMs:          6000,
 		GroupMaxSessionTimeoutMs:          1800000,
 		GroupMaxSize:                      math.MaxInt32,
+		GroupConsumerSessionTimeoutMs:     45000,
+		GroupConsumerHeartbeatIntervalMs:  5000,
+		GroupConsumerAssignors:            []string{"uniform", "range"},
+		OffsetsRetentionCheckIntervalMs:   600000,
+		OffsetMetadataMaxBytes:            4096,
 		ProducerIDExpirationMs:            86400000,
 		TransactionalIDExpirationMs:       604800000,
 		TransactionMaxTimeoutMs:           900000,

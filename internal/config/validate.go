@@ -138,6 +138,13 @@ func (c *Config) Validate() error {
 	check(c.DefaultReplicationFactor >= 1, "default.replication.factor", "must be >= 1")
 	check(c.MessageMaxBytes >= 0, "message.max.bytes", "must be >= 0")
 	check(c.FetchMaxBytes >= 1024, "fetch.max.bytes", "must be >= 1024")
+	check(c.GroupConsumerSessionTimeoutMs > 0, "group.consumer.session.timeout.ms", "must be > 0")
+	check(c.GroupConsumerHeartbeatIntervalMs > 0, "group.consumer.heartbeat.interval.ms", "must be > 0")
+	check(c.OffsetsRetentionCheckIntervalMs > 0, "offsets.retention.check.interval.ms", "must be > 0")
+	check(c.OffsetMetadataMaxBytes >= 0, "offset.metadata.max.bytes", "must be >= 0")
+	for _, a := range c.GroupConsumerAssignors {
+		check(a == "uniform" || a == "range", "group.consumer.assignors", "known assignors are uniform and range")
+	}
 	check(c.MaxIncrementalFetchSessionCacheSlots >= 0, "max.incremental.fetch.session.cache.slots", "must be >= 0")
 	check(c.SocketRequestMaxBytes >= 1, "socket.request.max.bytes", "must be >= 1")
 	check(c.ConnectionsMaxIdleMs >= -1, "connections.max.idle.ms", "must be >= -1")
