@@ -49,6 +49,10 @@ type Log struct {
 	logEndOffset   atomic.Int64
 	closed         atomic.Bool
 	epochs         epochCache
+	// cleanerCheckpoint is the cleaner's firstDirtyOffset: every segment
+	// wholly below it was compacted (cleaner.go). Persisted in
+	// cleaner-offset-checkpoint; 0 when never cleaned.
+	cleanerCheckpoint atomic.Int64
 
 	writeMu sync.Mutex
 	w       struct { // guarded by writeMu
@@ -98,6 +102,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := l.epochs.load(dir); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
+	l.loadCleanerCheckpoint()
 	if err := l.load(); err != nil {
 		for _, s := range l.segs() {
 			s.close()
@@ -112,6 +117,10 @@ func Open(dir string, cfg Config) (*Log, error) {
 func (l *Log) load() error {
 	names, err := readDirNames(l.dir)
 	if err != nil {
+		return err
+	}
+	// Cleaner swaps a crash interrupted are finished first (swap.go).
+	if names, err = completeSwaps(l.dir, names); err != nil {
 		return err
 	}
 	var bases []int64
@@ -198,6 +207,11 @@ func (l *Log) load() error {
 	l.segments.Store(&segs)
 	l.logEndOffset.Store(logEnd)
 	l.logStartOffset.Store(logStart)
+	if l.cleanerCheckpoint.Load() > logEnd {
+		if err := l.setCleanerCheckpoint(logEnd, true); err != nil {
+			return err
+		}
+	}
 	l.flushedOffset.Store(logEnd)
 	if err := l.epochs.truncateFromEnd(logEnd); err != nil {
 		return err

@@ -18,7 +18,8 @@ import (
 //
 //  1. each batch must pass record's header checks and its CRC32C, start
 //     exactly at the offset where the previous one ended (the CRC does not
-//     cover baseOffset), and carry the leader epoch that the leader-epoch
+//     cover baseOffset; below the cleaner checkpoint a later offset is
+//     accepted, compaction leaves gaps there), and carry the leader epoch that the leader-epoch
 //     checkpoint (written ahead of the data) says is in effect at its
 //     offset (the CRC does not cover partitionLeaderEpoch either);
 //  2. the file is truncated at the first batch that fails;
@@ -118,6 +119,7 @@ func (l *Log) scanActive(s *segment, f *os.File, size int64, idx, tidx []byte) (
 	interval := int64(l.config().IndexIntervalBytes)
 	epochs := l.epochs.list()
 	learnEpochs := len(epochs) == 0
+	cleaned := l.cleanerCheckpoint.Load()
 
 	c := newCursor(f, size)
 	defer c.release()
@@ -128,7 +130,11 @@ func (l *Log) scanActive(s *segment, f *os.File, size int64, idx, tidx []byte) (
 		if err != nil && !isCorrupt(err) {
 			return nil, 0, 0, err
 		}
-		if err != nil || h.BaseOffset != next || h.LastOffset()-s.baseOffset > math.MaxUint32 ||
+		// Batches follow each other exactly, except below the cleaner
+		// checkpoint, where compaction left gaps (a cleaned segment is
+		// active again only after a truncation).
+		gapOK := h.BaseOffset > next && h.LastOffset() < cleaned
+		if err != nil || (h.BaseOffset != next && !gapOK) || h.LastOffset()-s.baseOffset > math.MaxUint32 ||
 			!epochAt(epochs, h.BaseOffset, h.PartitionLeaderEpoch) {
 			if pos == scanFrom && scanFrom > 0 {
 				return nil, 0, 0, nil

@@ -100,6 +100,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.epochs.truncateFromEnd(newEnd); err != nil {
 		return l.failLocked(err)
 	}
+	if err := l.setCleanerCheckpoint(newEnd, true); err != nil {
+		return l.failLocked(err)
+	}
 	if l.logStartOffset.Load() > newEnd {
 		return l.setLogStartOffsetLocked(newEnd)
 	}
@@ -131,6 +134,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		return err
 	}
 	if err := l.epochs.clear(); err != nil {
+		return l.failLocked(err)
+	}
+	if err := l.setCleanerCheckpoint(offset, true); err != nil {
 		return l.failLocked(err)
 	}
 	l.flushMu.Lock()
