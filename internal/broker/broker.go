@@ -121,6 +121,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 	b.wireMetrics = wire.NewMetrics(b.metrics)
 	b.registerControlMetrics()
 
+	// Dynamic broker configs first: partitions open with the topic
+	// defaults they give.
+	cfg.SetDynamic(b.dynamicBrokerConfigs(img))
 	b.removeOrphans(img)
 	b.reconcile(img)
 	b.server = wire.NewServer(b, wire.Options{
@@ -197,6 +200,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		go b.server.Serve(ln)
 	}
 	b.background.Go(func() { b.runFlusher(b.stop) })
+	// Retention and compaction: one goroutine each for the whole broker
+	// (retention.go, cleaner.go); Close stops them before the partitions.
+	b.background.Go(func() { b.runRetention(b.stop) })
+	b.background.Go(func() { b.runCleaner(b.stop) })
 	return nil
 }
 

@@ -505,6 +505,11 @@ func (p *cleanPass) retain(s *segment, h record.Header, batch []byte, tombstones
 	b := &p.builder
 	b.BaseOffset = h.BaseOffset
 	b.Codec = h.Codec()
+	if len(p.kept) == 0 {
+		// Nothing to compress: some clients cannot decode a compressed
+		// empty records block (a lone xerial header, for one).
+		b.Codec = record.CodecNone
+	}
 	b.Reset()
 	b.PartitionLeaderEpoch = h.PartitionLeaderEpoch
 	b.ProducerID, b.ProducerEpoch, b.BaseSequence = h.ProducerID, h.ProducerEpoch, h.BaseSequence
