@@ -1,6 +1,6 @@
 package broker
 
-// Fetch: consumers (and, later, follower replicas) read record batches.
+// Fetch: consumers and follower replicas read record batches.
 //
 // A fetch reads each partition in order under two limits, as Kafka does:
 // partition_max_bytes per partition and max_bytes for the whole response.
@@ -11,6 +11,12 @@ package broker
 // purgatory (one partition.Waiter watching every partition it reads) until
 // a high watermark or log end moves, max_wait passes, or the connection
 // goes away; then it reads again. It never polls.
+//
+// A follower (replica_id >= 0, in ReplicaState from v15) reads up to the
+// log end rather than the high watermark; its fetch offset is its log end,
+// which the leader records (partition.UpdateFollowerFetch) before answering
+// with the high watermark that may have moved. A LastFetchedEpoch (v12+)
+// that diverges from the leader's log is answered with DivergingEpoch.
 //
 // The records are not copied: the response is a wire.Spliced whose record
 // fields are file ranges, written to the socket with sendfile.
@@ -152,12 +158,6 @@ func (r *fetchReader) resolve(src partitionSource) {
 			res.setError(readErrorCode(err))
 			continue
 		}
-		if r.params.replicaID >= 0 {
-			// Follower fetches come with replication; until then no
-			// broker is a follower of this one.
-			res.setError(kerr.NotLeaderForPartition.Code)
-			continue
-		}
 		r.parts[i] = p
 	}
 }
@@ -215,6 +215,9 @@ func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetc
 	if r.params.readCommitted {
 		upTo = res.lastStableOffset
 	}
+	if r.params.replicaID >= 0 {
+		upTo = logEnd // a follower copies the whole log, committed or not
+	}
 	if t.lastFetchedEpoch >= 0 {
 		epoch, end := kafkaEndOffsetForEpoch(p, t.lastFetchedEpoch)
 		if epoch < 0 || end < 0 {
@@ -228,6 +231,9 @@ func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetc
 	}
 	if t.fetchOffset < res.logStartOffset || t.fetchOffset > logEnd {
 		res.setError(kerr.OffsetOutOfRange.Code)
+		return
+	}
+	if r.params.replicaID >= 0 && !r.recordFollowerFetch(p, t, res) {
 		return
 	}
 	if t.fetchOffset >= upTo {
@@ -248,6 +254,32 @@ func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetc
 		return
 	}
 	res.records = s
+}
+
+// followerFetchRecorder is the leader-side hook of the ISR protocol
+// (*partition.Partition has it): a follower's fetch offset is its log end.
+type followerFetchRecorder interface {
+	UpdateFollowerFetch(replicaID int32, fetchOffset int64, now time.Time) error
+}
+
+// recordFollowerFetch tells the partition where follower replicaID's log
+// ends, which may move the high watermark, and answers with the new one so
+// the follower learns it without another round trip. A broker that is not
+// a replica of the partition is refused. It reports whether to go on
+// reading.
+func (r *fetchReader) recordFollowerFetch(p servedPartition, t *fetchTarget, res *fetchResult) bool {
+	rec, ok := p.(followerFetchRecorder)
+	if !ok {
+		res.setError(kerr.NotLeaderForPartition.Code)
+		return false
+	}
+	if err := rec.UpdateFollowerFetch(r.params.replicaID, t.fetchOffset, time.Now()); err != nil {
+		res.setError(kerr.NotLeaderForPartition.Code)
+		return false
+	}
+	res.highWatermark = p.HighWatermark()
+	res.lastStableOffset = p.LastStableOffset()
+	return true
 }
 
 // leaderEpochCheck compares a request's current leader epoch with the
