@@ -36,7 +36,11 @@ func handleDescribeConfigs(_ context.Context, b *Broker, req *wire.Request) (any
 			}
 			entries = b.topicConfigEntries(t.Configs)
 		case kmsg.ConfigResourceTypeBroker:
-			if aerr = b.checkBrokerResource(res.ResourceName); aerr == nil {
+			switch aerr = b.checkBrokerResource(res.ResourceName); {
+			case aerr != nil:
+			case res.ResourceName == "":
+				entries = b.clusterDefaultConfigEntries()
+			default:
 				entries = b.brokerConfigEntries()
 			}
 		default:
@@ -78,7 +82,7 @@ func describeEntry(e configEntry, r *kmsg.DescribeConfigsRequest) kmsg.DescribeC
 }
 
 // checkBrokerResource accepts this broker's node id, or "" (the cluster
-// default, which for a static config is this broker's value).
+// default: the dynamic configs set for every broker).
 func (b *Broker) checkBrokerResource(name string) *apiError {
 	if name == "" {
 		return nil

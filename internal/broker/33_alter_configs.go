@@ -8,8 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// AlterConfigs v0-v2: replaces the whole set of a topic's overrides.
-// Broker configs are static (file, env, flags) and refused here.
+// AlterConfigs v0-v2: replaces the whole set of a topic's overrides, or of
+// a broker resource's dynamic configs (see IncrementalAlterConfigs).
 func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
 
 func handleAlterConfigs(_ context.Context, b *Broker, req *wire.Request) (any, error) {
@@ -28,7 +28,7 @@ func handleAlterConfigs(_ context.Context, b *Broker, req *wire.Request) (any, e
 		case res.ResourceType == kmsg.ConfigResourceTypeTopic:
 			aerr = b.alterTopicConfigs(res, r.ValidateOnly)
 		case res.ResourceType == kmsg.ConfigResourceTypeBroker:
-			aerr = b.refuseBrokerAlter(res.ResourceName)
+			aerr = b.alterBrokerConfigs(res, r.ValidateOnly)
 		default:
 			aerr = errorf(kerr.InvalidRequest, "Resource type %v is not supported.", res.ResourceType)
 		}
@@ -52,13 +52,21 @@ func (b *Broker) alterTopicConfigs(res kmsg.AlterConfigsRequestResource, validat
 	return b.setTopicConfigs(res.ResourceName, want, validateOnly)
 }
 
-// refuseBrokerAlter answers a change of broker configs: they are static
-// in Gregor (read-only in DescribeConfigs); restart with new values.
-func (b *Broker) refuseBrokerAlter(name string) *apiError {
-	if aerr := b.checkBrokerResource(name); aerr != nil {
-		return aerr
+// alterBrokerConfigs makes a broker resource's dynamic configs exactly
+// those given; a null value leaves its config out, as Kafka does.
+func (b *Broker) alterBrokerConfigs(res kmsg.AlterConfigsRequestResource, validateOnly bool) *apiError {
+	want := make(map[string]string, len(res.Configs))
+	for _, c := range res.Configs {
+		if _, dup := want[c.Name]; dup {
+			return errorf(kerr.InvalidRequest, "Config %s is given more than once.", c.Name)
+		}
+		if c.Value != nil {
+			want[c.Name] = *c.Value
+		}
 	}
-	return errorf(kerr.InvalidRequest, "Broker configs are read-only in Gregor: set them in the config file, GREGOR_* environment or flags and restart.")
+	b.controlMu.Lock()
+	defer b.controlMu.Unlock()
+	return b.alterBrokerConfigsLocked(res.ResourceName, func(map[string]string) (map[string]string, *apiError) { return want, nil }, validateOnly)
 }
 
 // duplicateResources marks resources named more than once in a request.

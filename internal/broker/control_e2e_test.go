@@ -258,7 +258,8 @@ func TestConfigsRoundTrip(t *testing.T) {
 		t.Fatalf("after alter state: %+v %+v", got["segment.ms"], got["max.message.bytes"])
 	}
 
-	// Broker configs: readable, static, not alterable.
+	// Broker configs: readable; the static ones are not alterable (the
+	// dynamic ones: dynamic_configs_e2e_test.go).
 	brcs, err := adm.DescribeBrokerConfigs(ctx, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -213,12 +213,22 @@ func TestClusterCommands(t *testing.T) {
 		t.Fatalf("cluster config get num.partitions log.dirs printed %q", got)
 	}
 	h.fails(exitUsage, "unknown config(s): no.such.config", "cluster", "config", "get", "no.such.config")
-	// Gregor's broker configs are static: the refusal comes back in one line.
-	h.fails(exitFailure, "cluster default: INVALID_REQUEST: Broker configs are read-only", "cluster", "config", "set", "log.retention.ms=60000")
+	// The defaults of topic configs are dynamic: set for the cluster, they
+	// show with their source; the other broker configs need a restart and
+	// the refusal comes back in one line.
+	golden(t, "cluster_config_set", h.ok("", "cluster", "config", "set", "log.retention.ms=60000"))
+	set := regexp.MustCompile(`(?m)^log\.retention\.ms\s+60000\s+DYNAMIC_DEFAULT_BROKER_CONFIG$`)
+	if got := h.ok("", "cluster", "config", "get", "log.retention.ms"); !set.MatchString(got) {
+		t.Fatalf("cluster config get after set: %q", got)
+	}
+	if got := h.ok("", "cluster", "config", "get", "--cluster-default"); !set.MatchString(got) || strings.Count(got, "\n") != 2 {
+		t.Fatalf("cluster config get --cluster-default: %q", got)
+	}
+	h.fails(exitFailure, "cluster default: INVALID_REQUEST: Cannot update these configs dynamically: num.partitions", "cluster", "config", "set", "num.partitions=3")
 }
 
-// TestClusterConfigSet runs against kfake, which takes dynamic broker
-// configs (Gregor refuses them for now).
+// TestClusterConfigSet runs against kfake too: the command works with any
+// Kafka-compatible cluster.
 func TestClusterConfigSet(t *testing.T) {
 	h := newHarness(t, startFake(t))
 	golden(t, "cluster_config_set", h.ok("", "cluster", "config", "set", "log.retention.ms=60000"))

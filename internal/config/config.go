@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 )
@@ -100,6 +101,9 @@ type Config struct {
 	// set records which keys were given explicitly (file, env or
 	// overrides): DescribeConfigs reports those as STATIC_BROKER_CONFIG.
 	set map[string]bool
+	// dynamic holds the dynamic broker configs in effect (dynamic.go);
+	// nil means none.
+	dynamic atomic.Pointer[DynamicBrokerConfigs]
 }
 
 // Default returns the defaults (Kafka's, except where the field's doc says

@@ -18,4 +18,11 @@
 // override (source DYNAMIC_TOPIC_CONFIG), else the first broker synonym set
 // in the file/env/flags (STATIC_BROKER_CONFIG), else the default
 // (DEFAULT_CONFIG). The Source and Type values equal Kafka's wire codes.
+//
+// Dynamic broker configs (dynamic.go, Kafka's KIP-226): the broker configs
+// that are defaults of topic configs (log.retention.ms, message.max.bytes,
+// ...) can be changed at run time, for one node (DYNAMIC_BROKER_CONFIG) or
+// the cluster (DYNAMIC_DEFAULT_BROKER_CONFIG). The broker keeps them in the
+// cluster metadata and installs them with SetDynamic; they rank above the
+// static value of the same name.
 package config

@@ -199,31 +199,18 @@ type SynonymValue struct {
 
 // topicValue resolves one topic config: override, then broker synonyms,
 // then default. It also returns the synonyms that have a value, most
-// preferred first (KIP-226's synonym list).
+// preferred first (KIP-226's synonym list). Synonyms are taken in Kafka's
+// order of names (log.retention.ms before log.retention.hours), each
+// name's layers strongest first (dynamic per node, dynamic cluster
+// default, static, default): a dynamic log.retention.hours does not beat
+// a static log.retention.ms, as in Kafka.
 func (c *Config) topicValue(k *TopicKey, overrides map[string]string) (string, Source, []SynonymValue) {
 	var syns []SynonymValue
 	if v, ok := overrides[k.Name]; ok {
 		syns = append(syns, SynonymValue{k.Name, v, SourceDynamicTopic})
 	}
 	for _, s := range k.Synonyms {
-		v, ok := c.Get(s.Name)
-		if !ok {
-			continue
-		}
-		if s.Scale != 1 {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				if n > 0 && n > math.MaxInt64/s.Scale {
-					v = strconv.FormatInt(math.MaxInt64, 10)
-				} else if n > 0 {
-					v = strconv.FormatInt(n*s.Scale, 10)
-				}
-			}
-		}
-		src := SourceDefault
-		if c.IsSet(s.Name) {
-			src = SourceStaticBroker
-		}
-		syns = append(syns, SynonymValue{s.Name, v, src})
+		syns = append(syns, c.brokerLayers(s.Name, s.Scale)...)
 	}
 	if len(k.Synonyms) == 0 {
 		syns = append(syns, SynonymValue{k.Name, k.Default, SourceDefault})
