@@ -121,6 +121,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 	b.wireMetrics = wire.NewMetrics(b.metrics)
 	b.registerControlMetrics()
 
+	// Dynamic broker configs first: partitions open with the topic
+	// defaults they give.
+	cfg.SetDynamic(b.dynamicBrokerConfigs(img))
 	b.removeOrphans(img)
 	b.reconcile(img)
 	b.server = wire.NewServer(b, wire.Options{
