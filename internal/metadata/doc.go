@@ -29,4 +29,14 @@
 // its whole log, which stays small on one node. Multi-node clusters use
 // the Raft-backed Store in package quorum, which snapshots the image as
 // the records that rebuild it (Image.Records, ImageFromRecords).
+//
+// Controller (controller.go) is the active controller's pure state
+// machine: registrations, heartbeats and session ticks, AlterPartition,
+// topic and partition creation, leader elections and producer id blocks go
+// in, with the current time; the records to append and the responses come
+// out. Placement (placement.go) spreads replicas over brokers and racks.
+// The records it writes (records_cluster.go) are checked by Apply against
+// the replication invariants of docs/design/replication.md: the leader is
+// in the ISR, the ISR is a non-empty subset of the replicas, LeaderEpoch
+// moves exactly on leader changes, PartitionEpoch on every change.
 package metadata
