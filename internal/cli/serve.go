@@ -64,6 +64,10 @@ num.partitions, ...). Each is taken from, strongest last:
   4. flags: --set NAME=VALUE and the convenience flags below (--data-dir is
      log.dirs, --node-id is node.id, ...); a --set and a convenience flag
      that disagree on one config are an error.
+Above all four, the defaults of topic configs (log.retention.ms,
+log.segment.bytes, message.max.bytes, ...) can be changed while the node
+runs with "gregor cluster config set"; those changes are kept in the
+cluster metadata and survive restarts.
 
 SIGINT or SIGTERM shuts the node down cleanly (exit 0).`,
 		Example: `  gregor serve
