@@ -130,10 +130,15 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) error {
 	r.leaderID = r.localID
 	if newTerm {
 		leo := p.Log.LogEndOffset()
-		if !p.mu.leader {
+		switch {
+		case !p.mu.leader:
 			// A follower's appends all returned (the fetcher was stopped),
 			// so its whole log is durable under the flush policy.
 			r.localEnd = leo
+		case r.followers == nil:
+			// A single-node leader until now: its high watermark is the
+			// end of its durable data.
+			r.localEnd = max(r.localEnd, p.highWatermark.Load())
 		}
 		r.epochStartOffset = leo
 		r.partitionEpoch = -1
