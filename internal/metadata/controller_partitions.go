@@ -202,6 +202,9 @@ func (c *Controller) ElectLeaders(now time.Time, typ ElectionType, partitions []
 func (c *Controller) elect(typ ElectionType, t *Topic, p Partition) (*PartitionChangeRecord, error) {
 	switch typ {
 	case PreferredElection:
+		if len(p.Replicas) == 0 {
+			return nil, controllerErr(kerr.PreferredLeaderNotAvailable, "%s-%d has no replicas.", t.Name, p.Partition)
+		}
 		preferred := p.Replicas[0]
 		switch {
 		case p.Leader == preferred:

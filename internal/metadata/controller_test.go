@@ -273,3 +273,37 @@ func TestReRegistrationMovesLeadership(t *testing.T) {
 		t.Fatalf("broker %+v", b)
 	}
 }
+
+// TestControllerOverLegacyLog: a log written before the controller (a
+// version 0 registration, unfenced, epoch 0) works under it: the broker
+// heartbeats with epoch 0, a new process of it registers at once, and a
+// silent one is fenced like any other.
+func TestControllerOverLegacyLog(t *testing.T) {
+	img := applyAll(t, sample())
+	c, err := NewController(img, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, c: c, img: img, now: t0, epochs: map[int32]int64{1: 0}}
+	c.NewActiveController(h.now)
+	if res := h.heartbeat(1, false, false); res.IsFenced || !res.IsCaughtUp {
+		t.Fatalf("legacy heartbeat: %+v", res)
+	}
+	h.advance(c.cfg.SessionTimeout + time.Millisecond)
+	h.apply(c.Tick(h.now))
+	wantPartition(t, h, "a", 0, NoLeader, []int32{1}, 1)
+	wantPartition(t, h, "a", 1, NoLeader, []int32{1}, 4)
+
+	// A legacy registration, live or not, gives way to a new process.
+	h2 := &harness{t: t, img: img, now: t0, epochs: map[int32]int64{}}
+	h2.c, _ = NewController(img, testConfig())
+	h2.c.NewActiveController(t0)
+	recs, epoch, err := h2.c.RegisterBroker(t0, BrokerRegistration{NodeID: 1, Incarnation: IncarnationID{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.apply(recs)
+	h2.epochs[1] = epoch
+	h2.heartbeat(1, false, false)
+	wantPartition(t, h2, "a", 0, 1, []int32{1}, 2)
+}

@@ -142,7 +142,13 @@ func (c *Controller) CreatePartitions(now time.Time, name string, total int32, a
 	case total > MaxPartitionsPerTopic:
 		return nil, controllerErr(kerr.InvalidPartitions, "Number of partitions %d is above the limit of %d.", total, MaxPartitionsPerTopic)
 	}
+	if have == 0 {
+		return nil, controllerErr(kerr.InvalidPartitions, "Topic '%s' has no partitions to copy the replication factor of.", name)
+	}
 	rf := len(t.Partitions[0].Replicas)
+	if rf == 0 {
+		return nil, controllerErr(kerr.InvalidReplicationFactor, "Partition 0 of '%s' has no replicas.", name)
+	}
 	add := int(total - have)
 	if assignment != nil {
 		if len(assignment) != add {
