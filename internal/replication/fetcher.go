@@ -92,6 +92,9 @@ const (
 	// leader (OffsetForLeaderEpoch) before fetching.
 	truncating partitionState = iota
 	fetching
+	// outOfRange: the leader answered OFFSET_OUT_OF_RANGE; its log start
+	// decides between restarting the log there and an epoch check.
+	outOfRange
 	// fenced: the leader has a newer epoch than ours; wait for an Add.
 	fenced
 )
@@ -185,10 +188,13 @@ func (f *Fetcher) run(ctx context.Context) {
 	defer close(f.done)
 	for ctx.Err() == nil {
 		now := time.Now()
-		toTruncate, toFetch, nextReady := f.plan(now)
-		if len(toTruncate) == 0 && len(toFetch) == 0 {
+		toReset, toTruncate, toFetch, nextReady := f.plan(now)
+		if len(toReset) == 0 && len(toTruncate) == 0 && len(toFetch) == 0 {
 			f.idle(ctx, nextReady, now)
 			continue
+		}
+		for _, s := range toReset {
+			f.reset(ctx, s)
 		}
 		if len(toTruncate) > 0 {
 			f.truncate(ctx, toTruncate)
@@ -206,9 +212,9 @@ type sent struct {
 	p  *followed
 }
 
-// plan lists the partitions to truncate and to fetch now, and when the
-// next delayed one becomes ready (zero: none).
-func (f *Fetcher) plan(now time.Time) (toTruncate, toFetch []sent, nextReady time.Time) {
+// plan lists the partitions to reset, to truncate and to fetch now, and
+// when the next delayed one becomes ready (zero: none).
+func (f *Fetcher) plan(now time.Time) (toReset, toTruncate, toFetch []sent, nextReady time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for tp, p := range f.parts {
@@ -221,13 +227,16 @@ func (f *Fetcher) plan(now time.Time) (toTruncate, toFetch []sent, nextReady tim
 			}
 			continue
 		}
-		if p.state == truncating {
+		switch p.state {
+		case outOfRange:
+			toReset = append(toReset, sent{tp, p})
+		case truncating:
 			toTruncate = append(toTruncate, sent{tp, p})
-		} else {
+		default:
 			toFetch = append(toFetch, sent{tp, p})
 		}
 	}
-	return toTruncate, toFetch, nextReady
+	return toReset, toTruncate, toFetch, nextReady
 }
 
 // idle waits for an Add or Remove, the next delayed partition, or the end.
@@ -438,7 +447,7 @@ func (f *Fetcher) fetch(ctx context.Context, parts []sent) bool {
 		if rp == nil {
 			continue // left out of this answer (a response limit): next time
 		}
-		f.applyFetchLocked(ctx, s, rp)
+		f.applyFetchLocked(s, rp)
 	}
 	return true
 }
@@ -480,11 +489,11 @@ func (f *Fetcher) fetchRequest(parts []sent) *kmsg.FetchRequest {
 }
 
 // applyFetchLocked applies one partition of a fetch response.
-func (f *Fetcher) applyFetchLocked(ctx context.Context, s sent, rp *kmsg.FetchResponseTopicPartition) {
+func (f *Fetcher) applyFetchLocked(s sent, rp *kmsg.FetchResponseTopicPartition) {
 	switch rp.ErrorCode {
 	case 0:
 	case kerr.OffsetOutOfRange.Code:
-		f.outOfRangeLocked(ctx, s)
+		s.p.state = outOfRange
 		return
 	default:
 		f.handleErrorLocked(s, rp.ErrorCode)
@@ -517,11 +526,16 @@ func (f *Fetcher) applyFetchLocked(ctx context.Context, s sent, rp *kmsg.FetchRe
 	}
 }
 
-// outOfRangeLocked handles OFFSET_OUT_OF_RANGE: below the leader's log
-// start, the log restarts there; otherwise the follower's log is longer
-// than the leader's and the epoch check truncates it.
-func (f *Fetcher) outOfRangeLocked(ctx context.Context, s sent) {
+// reset handles OFFSET_OUT_OF_RANGE: below the leader's log start, the
+// log restarts there; otherwise the follower's log is longer than the
+// leader's and the epoch check truncates it.
+func (f *Fetcher) reset(ctx context.Context, s sent) {
 	start, err := f.leaderLogStart(ctx, s)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.currentLocked(s) {
+		return
+	}
 	if err != nil {
 		f.cfg.Logger.Debug("replication: leader log start unknown", "topic", s.tp.Topic, "partition", s.tp.Partition, "error", err)
 		f.delayLocked(s.p)
@@ -535,19 +549,24 @@ func (f *Fetcher) outOfRangeLocked(ctx context.Context, s sent) {
 	if err := r.TruncateFullyAndStartAt(start); err != nil {
 		f.cfg.Logger.Warn("replication: restarting the log failed", "topic", s.tp.Topic, "partition", s.tp.Partition, "offset", start, "error", err)
 		f.delayLocked(s.p)
+		return
 	}
+	s.p.state = fetching
 }
 
 // leaderLogStart asks the leader for its log start offset (ListOffsets,
-// earliest). It runs under f.mu: only on the rare out-of-range answer.
+// earliest).
 func (f *Fetcher) leaderLogStart(ctx context.Context, s sent) (int64, error) {
+	f.mu.Lock()
+	epoch := s.p.leaderEpoch
+	f.mu.Unlock()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	t := kmsg.NewListOffsetsRequestTopic()
 	t.Topic = s.tp.Topic
 	p := kmsg.NewListOffsetsRequestTopicPartition()
 	p.Partition = s.tp.Partition
-	p.CurrentLeaderEpoch = s.p.leaderEpoch
+	p.CurrentLeaderEpoch = epoch
 	p.Timestamp = -2 // earliest
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
