@@ -38,12 +38,21 @@ func (l *Log) appendLocked(batches []byte, opts AppendOptions) (res AppendResult
 		return res, false, err
 	}
 	cfg := l.config()
-	records, err := l.checkBatchesLocked(batches, opts, cfg)
+	records, gapEnd, err := l.checkBatchesLocked(batches, opts, cfg)
 	if err != nil {
 		return res, false, err
 	}
 	if err := l.markDirtyLocked(); err != nil {
 		return res, false, l.failLocked(err)
+	}
+	// A follower copying a compacted leader's cleaned part gets gaps
+	// between batches. They are below this log's cleaner checkpoint
+	// before they are written (the range was compacted upstream), which
+	// is where recovery accepts gaps (scanActive).
+	if gapEnd > l.cleanerCheckpoint.Load() {
+		if err := l.setCleanerCheckpoint(gapEnd, false); err != nil {
+			return res, false, l.failLocked(err)
+		}
 	}
 	ix, err := l.activeLocked()
 	if err != nil {
@@ -101,50 +110,55 @@ func (l *Log) appendLocked(batches []byte, opts AppendOptions) (res AppendResult
 }
 
 // checkBatchesLocked checks framing and offsets of every batch before
-// anything is written, and counts the records.
-func (l *Log) checkBatchesLocked(batches []byte, opts AppendOptions, cfg *Config) (records int64, err error) {
+// anything is written, and counts the records. gapEnd is the offset after
+// the last follower batch that starts beyond the end of the one before
+// (0 if none).
+func (l *Log) checkBatchesLocked(batches []byte, opts AppendOptions, cfg *Config) (records, gapEnd int64, err error) {
 	if len(batches) == 0 {
-		return 0, fmt.Errorf("%w: no batches", ErrInvalidBatches)
+		return 0, 0, fmt.Errorf("%w: no batches", ErrInvalidBatches)
 	}
 	latest := l.epochs.latest()
 	if opts.AssignOffsets && opts.LeaderEpoch < latest {
-		return 0, fmt.Errorf("%w: epoch %d, log has %d", ErrStaleLeaderEpoch, opts.LeaderEpoch, latest)
+		return 0, 0, fmt.Errorf("%w: epoch %d, log has %d", ErrStaleLeaderEpoch, opts.LeaderEpoch, latest)
 	}
 	next := l.logEndOffset.Load()
 	for pos := 0; pos < len(batches); {
 		h, err := record.ReadHeader(batches[pos:])
 		if err != nil {
-			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatches, pos, err)
+			return 0, 0, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatches, pos, err)
 		}
 		if h.Size() > len(batches)-pos {
-			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatches, pos, record.ErrShort)
+			return 0, 0, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatches, pos, record.ErrShort)
 		}
 		if int64(h.Size()) > cfg.SegmentBytes {
-			return 0, fmt.Errorf("%w: %d bytes, segment.bytes %d", ErrBatchTooLarge, h.Size(), cfg.SegmentBytes)
+			return 0, 0, fmt.Errorf("%w: %d bytes, segment.bytes %d", ErrBatchTooLarge, h.Size(), cfg.SegmentBytes)
 		}
 		if opts.AssignOffsets {
 			next += int64(h.LastOffsetDelta) + 1
 		} else {
-			// Strict contiguity: recovery relies on it to detect a
-			// damaged baseOffset (the CRC does not cover it). Compacted
-			// logs, whose batches leave gaps, will need a per-segment
-			// record of the gaps before this can be relaxed.
-			if h.BaseOffset != next {
-				return 0, fmt.Errorf("%w: baseOffset %d, log end offset %d", ErrUnexpectedOffset, h.BaseOffset, next)
+			// Never backwards. Forwards only where a compacted leader
+			// left a gap: recovery relies on contiguity to detect a
+			// damaged baseOffset (the CRC does not cover it), so the
+			// caller moves the cleaner checkpoint past every gap first.
+			if h.BaseOffset < next {
+				return 0, 0, fmt.Errorf("%w: baseOffset %d, log end offset %d", ErrUnexpectedOffset, h.BaseOffset, next)
+			}
+			if h.BaseOffset > next {
+				gapEnd = h.NextOffset()
 			}
 			if h.PartitionLeaderEpoch < latest {
-				return 0, fmt.Errorf("%w: batch at %d has epoch %d, log has %d", ErrStaleLeaderEpoch, h.BaseOffset, h.PartitionLeaderEpoch, latest)
+				return 0, 0, fmt.Errorf("%w: batch at %d has epoch %d, log has %d", ErrStaleLeaderEpoch, h.BaseOffset, h.PartitionLeaderEpoch, latest)
 			}
 			latest = h.PartitionLeaderEpoch
 			next = h.NextOffset()
 		}
 		if next < 0 { // overflow
-			return 0, fmt.Errorf("%w: offsets overflow", ErrInvalidBatches)
+			return 0, 0, fmt.Errorf("%w: offsets overflow", ErrInvalidBatches)
 		}
 		records += int64(h.RecordCount)
 		pos += h.Size()
 	}
-	return records, nil
+	return records, gapEnd, nil
 }
 
 // assignEpochsLocked records the epochs the batches start. Checked by

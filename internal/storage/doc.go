@@ -11,8 +11,10 @@
 // batches for sendfile, never copying record bytes; TruncateTo,
 // TruncateFullyAndStartAt and DeleteRecordsBefore move the ends;
 // OffsetForTimestamp, MaxTimestamp and EndOffsetForEpoch answer ListOffsets
-// and OffsetForLeaderEpoch. One writer at a time; readers never wait for
-// it. Manager opens every partition under a directory and runs the single
+// and OffsetForLeaderEpoch; ApplyRetention deletes old segments
+// (retention.go) and Clean compacts by key (cleaner.go, swap.go), both
+// called by broker-wide goroutines, never one per log. One writer at a
+// time; readers never wait for it. Manager opens every partition under a directory and runs the single
 // flush.ms ticker. After kill -9 at any instant, Open yields exactly a
 // prefix of what was appended, containing every acknowledged batch.
 //
@@ -26,12 +28,24 @@
 //	00000000000000004211.log        next segment: first batch has offset 4211
 //	...
 //	leader-epoch-checkpoint         epoch -> start offset
-//	log-start-offset-checkpoint     present once DeleteRecordsBefore ran
+//	log-start-offset-checkpoint     present once DeleteRecordsBefore or retention ran
+//	cleaner-offset-checkpoint       present once compaction ran: firstDirtyOffset
 //	.clean-shutdown                 present only between Close and the next write
+//
+// and, only while the cleaner swaps segments in (see swap.go; Open
+// finishes or discards them):
+//
+//	00000000000000000000.log.cleaned      a cleaned segment being written
+//	00000000000000000000.index.cleaned    (and .timeindex.cleaned) its indexes
+//	00000000000000000000.00000000000000004211.swap
+//	                                      committed: replaces segments [0, 4211)
 //
 // Segment file names are the base offset, 20 digits, zero-padded. A .log
 // holds whole v2 batches (layout in package record), the first one starting
-// at the base offset, each next one at the offset where the previous ended:
+// at the base offset, each next one at the offset where the previous ended
+// (except in compacted logs: below the cleaner checkpoint batches may start
+// later, leaving gaps, and a reader asking for an offset in a gap gets the
+// next batch):
 //
 //	pos 0                         pos p1                    size
 //	+-----------------------------+-------------------------+-- ... --+
@@ -85,8 +99,15 @@
 //     sees every byte a crash may have torn (recovery.go).
 //   - A new leader epoch is in the checkpoint before its first batch
 //     (assignEpochsLocked), and follower batches must continue the log
-//     exactly (checkBatchesLocked), so recovery can check the two header
-//     fields the CRC does not cover.
+//     exactly (checkBatchesLocked) unless the cleaner checkpoint was moved
+//     past their gap first, so recovery can check the two header fields
+//     the CRC does not cover.
+//   - A deleted segment's .log descriptor stays open for
+//     file.delete.delay.ms (retention.go), so a reader that loaded it is
+//     served its old bytes, never another file's.
+//   - Cleaned segments replace old ones through a .swap file, the commit
+//     point, renamed into place under writeMu (swap.go): after a crash the
+//     log is the one before or after each swap.
 //   - Bytes read from disk are CRC-checked once before they are first
 //     served (verifyRange); a bad batch is ErrCorruptSegment, not data.
 package storage

@@ -181,12 +181,8 @@ func TestFollowerAppend(t *testing.T) {
 	if e, off := dst.EndOffsetForEpoch(1); e != 1 || off != 30 {
 		t.Fatalf("EndOffsetForEpoch(1) = %d, %d", e, off)
 	}
-	// A batch that does not continue the log is refused, log untouched.
+	// A batch that goes back is refused, log untouched.
 	b := makeBatch(1, 10, 0, 0)
-	record.SetBaseOffset(b, 100)
-	if _, err := dst.Append(b, AppendOptions{}); !errors.Is(err, ErrUnexpectedOffset) {
-		t.Fatalf("gap: %v", err)
-	}
 	record.SetBaseOffset(b, 59)
 	if _, err := dst.Append(b, AppendOptions{}); !errors.Is(err, ErrUnexpectedOffset) {
 		t.Fatalf("overlap: %v", err)
@@ -198,5 +194,26 @@ func TestFollowerAppend(t *testing.T) {
 	}
 	if dst.LogEndOffset() != 60 {
 		t.Fatalf("LogEndOffset moved to %d", dst.LogEndOffset())
+	}
+	// A gap (a compacted leader's cleaned part) is accepted, moves the
+	// cleaner checkpoint past it first, and survives recovery.
+	record.SetBaseOffset(b, 100)
+	record.SetPartitionLeaderEpoch(b, 2)
+	if _, err := dst.Append(b, AppendOptions{}); err != nil {
+		t.Fatalf("gap: %v", err)
+	}
+	if dst.LogEndOffset() != 101 || dst.CleanerCheckpoint() != 101 {
+		t.Fatalf("after a gap: log end %d, cleaner checkpoint %d", dst.LogEndOffset(), dst.CleanerCheckpoint())
+	}
+	dir := dst.Dir()
+	dst.Close()
+	os.Remove(filepath.Join(dir, cleanShutdownName))
+	dst = mustOpen(t, dir, testConfig())
+	defer dst.Close()
+	if dst.LogEndOffset() != 101 {
+		t.Fatalf("recovery cut the gapped batch: log end %d", dst.LogEndOffset())
+	}
+	if sl, err := dst.Read(70, 1<<20, 1<<40); err != nil || sl.Size == 0 {
+		t.Fatalf("Read in the gap: %v, %d bytes", err, sl.Size)
 	}
 }
