@@ -49,7 +49,7 @@ type CompareOptions struct {
 	// produce-consume use every size × partitions with the first acks,
 	// and e2e every size with the first partition count.
 	RecordSizes []int
-	Partitions  []int32
+	Partitions  []int
 	Acks        []string
 	// E2ERate is the end-to-end rate in records/s and E2EDuration how long
 	// each end-to-end run measures.
@@ -77,7 +77,7 @@ func DefaultCompareOptions() CompareOptions {
 		Records:     200_000,
 		Repetitions: 3,
 		RecordSizes: []int{1024, 100},
-		Partitions:  []int32{1, 16},
+		Partitions:  []int{1, 16},
 		Acks:        []string{"all", "1"},
 		E2ERate:     1000,
 		E2EDuration: 5 * time.Second,
@@ -302,14 +302,14 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	for _, size := range r.o.RecordSizes {
 		for _, parts := range r.o.Partitions {
-			if err := r.throughput(ctx, size, parts); err != nil {
+			if err := r.throughput(ctx, size, int32(parts)); err != nil {
 				return err
 			}
 		}
 	}
 	if slices.Contains(r.o.Kinds, KindE2E) {
 		for _, size := range r.o.RecordSizes {
-			if err := r.endToEnd(ctx, size, r.o.Partitions[0]); err != nil {
+			if err := r.endToEnd(ctx, size, int32(r.o.Partitions[0])); err != nil {
 				return err
 			}
 		}

@@ -16,7 +16,7 @@ func TestCompareSmoke(t *testing.T) {
 		Kinds:       []string{KindProduce, KindConsume, KindProduceConsume, KindE2E},
 		Records:     300,
 		RecordSizes: []int{100},
-		Partitions:  []int32{1, 2},
+		Partitions:  []int{1, 2},
 		E2EDuration: 100 * time.Millisecond,
 		WorkDir:     t.TempDir(),
 		Command:     "smoke",

@@ -20,7 +20,7 @@ func RegisterCompareFlags(fs *pflag.FlagSet, o *CompareOptions) {
 	fs.Int64Var(&o.Records, "records", o.Records, "records per throughput run (default 200000, 20000 with --quick)")
 	fs.IntVar(&o.Repetitions, "reps", o.Repetitions, "repetitions of every run; figures are medians (default 3, at least 3)")
 	fs.IntSliceVar(&o.RecordSizes, "sizes", o.RecordSizes, "record value sizes in bytes (default 1024,100)")
-	fs.Int32SliceVar(&o.Partitions, "partitions", o.Partitions, "partition counts (default 1,16)")
+	fs.IntSliceVar(&o.Partitions, "partitions", o.Partitions, "partition counts (default 1,16)")
 	fs.StringSliceVar(&o.Acks, "acks", o.Acks, "acks of the produce runs, all or 1 (default all,1); the first is used by the other workloads")
 	fs.Float64Var(&o.E2ERate, "e2e-rate", o.E2ERate, "end-to-end rate in records/s (default 1000)")
 	fs.DurationVar(&o.E2EDuration, "e2e-duration", o.E2EDuration, "how long each end-to-end run measures (default 5s, 2s with --quick)")

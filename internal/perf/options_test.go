@@ -104,7 +104,7 @@ func TestCompareOptionsValidate(t *testing.T) {
 		{"two repetitions", CompareOptions{Repetitions: 2}, "repetitions 2"},
 		{"negative records", CompareOptions{Records: -5}, "records -5"},
 		{"tiny records", CompareOptions{RecordSizes: []int{8}}, "record size 8"},
-		{"zero partitions", CompareOptions{Partitions: []int32{0}}, "partitions 0"},
+		{"zero partitions", CompareOptions{Partitions: []int{0}}, "partitions 0"},
 		{"acks 0", CompareOptions{Acks: []string{"0"}}, `acks "0"`},
 		{"negative e2e rate", CompareOptions{E2ERate: -1}, "e2e rate"},
 	} {

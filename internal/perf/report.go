@@ -310,7 +310,7 @@ type target struct {
 func (r *report) targets() []target {
 	var out []target
 	for _, parts := range r.o.Partitions {
-		row := workloadName(1024, "all", parts)
+		row := workloadName(1024, "all", int32(parts))
 		pc, okPC := r.fig(KindProduce, row, PeerGregorPageCache)
 		if nats, ok := r.fig(KindProduce, row, PeerNATS); ok && okPC {
 			x := pc.recordsPerSec / nats.recordsPerSec
@@ -324,7 +324,7 @@ func (r *report) targets() []target {
 			x := d.recordsPerSec / pc.recordsPerSec
 			out = append(out, target{"produce " + row + ": Gregor durable within 30% of page cache", fmt.Sprintf("durable %.0f%% of page cache", 100*x), x >= 0.7})
 		}
-		crow := workloadName(1024, "", parts)
+		crow := workloadName(1024, "", int32(parts))
 		c, okC := r.fig(KindConsume, crow, PeerGregorPageCache)
 		if kf, ok := r.fig(KindConsume, crow, PeerKfake); ok && okC {
 			x := c.recordsPerSec / kf.recordsPerSec

@@ -54,7 +54,7 @@ func TestWorkloadName(t *testing.T) {
 // command.
 func TestReportTables(t *testing.T) {
 	o := DefaultCompareOptions()
-	o.Partitions = []int32{1}
+	o.Partitions = []int{1}
 	o.RecordSizes = []int{1024}
 	o.Command = "gregor-bench-peers --test"
 	r := newReport(o.withDefaults())
