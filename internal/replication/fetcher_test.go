@@ -252,7 +252,7 @@ func testPartitionConfig() partition.Config {
 	return partition.Config{Storage: storage.Config{SegmentBytes: 1 << 20, FlushMessages: 1}}
 }
 
-func openPartition(t *testing.T, dir string) *partition.Partition {
+func openPartition(t testing.TB, dir string) *partition.Partition {
 	t.Helper()
 	p, err := partition.Open(dir, "t", 0, testPartitionConfig())
 	if err != nil {
