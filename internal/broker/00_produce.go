@@ -115,6 +115,14 @@ func produceAnswer(resp *kmsg.ProduceResponse, acks int16) (any, error) {
 
 // producePartition appends one partition's records and fills its answer.
 func (b *Broker) producePartition(ctx context.Context, j *produceJob, version, acks int16) {
+	if isInternalTopic(j.topic) {
+		// Only the broker writes its internal topics (the group
+		// coordinator appends to the partition directly): a client's
+		// record there could forge or erase a group's offsets at the
+		// next load. Kafka refuses the same way.
+		setProduceError(j.out, version, kerr.InvalidTopicException, "Cannot append to internal topic "+j.topic)
+		return
+	}
 	p, err := b.partition(j.topic, j.out.Partition)
 	if err != nil {
 		if errors.Is(err, errUnknownTopicOrPartition) {
