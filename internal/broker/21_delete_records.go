@@ -27,29 +27,39 @@ func handleDeleteRecords(_ context.Context, b *Broker, req *wire.Request) (any, 
 	if !ok {
 		return nil, fmt.Errorf("broker: DeleteRecords handler got %T", req.Body)
 	}
-	return deleteRecords(brokerSource{b}, r, b.recordsDeletable), nil
+	return deleteRecords(brokerSource{b}, r, b.deleteRecordsRefusal), nil
 }
 
-// recordsDeletable reports whether DeleteRecords may move the log start of
-// topic's partitions: cleanup.policy contains delete. An unknown topic is
-// left to the partition lookup, which answers UNKNOWN_TOPIC_OR_PARTITION.
-func (b *Broker) recordsDeletable(topic string) bool {
+// deleteRecordsRefusal returns the error code refusing DeleteRecords on
+// topic, or 0: INVALID_TOPIC_EXCEPTION for an internal topic (only the
+// broker trims those), POLICY_VIOLATION when its cleanup.policy lacks
+// delete. An unknown topic is left to the partition lookup, which answers
+// UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) deleteRecordsRefusal(topic string) int16 {
 	t, ok := b.store.Image().Topic(topic)
 	if !ok {
-		return true
+		return 0
 	}
-	s, err := b.cfg.TopicSettings(t.Configs)
-	return err != nil || s.DeleteByRetention
+	if isInternalTopic(topic) {
+		return kerr.InvalidTopicException.Code
+	}
+	if s, err := b.cfg.TopicSettings(t.Configs); err == nil && !s.DeleteByRetention {
+		return kerr.PolicyViolation.Code
+	}
+	return 0
 }
 
-// deleteRecords answers req; deletable(topic) false refuses the topic's
-// partitions with POLICY_VIOLATION (nil: every topic is deletable).
-func deleteRecords(src partitionSource, req *kmsg.DeleteRecordsRequest, deletable func(topic string) bool) *kmsg.DeleteRecordsResponse {
+// deleteRecords answers req; a non-zero refusal(topic) refuses the topic's
+// partitions with that code (nil: every topic is deletable).
+func deleteRecords(src partitionSource, req *kmsg.DeleteRecordsRequest, refusal func(topic string) int16) *kmsg.DeleteRecordsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
-		refused := deletable != nil && !deletable(rt.Topic)
+		var refused int16
+		if refusal != nil {
+			refused = refusal(rt.Topic)
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -63,7 +73,7 @@ func deleteRecords(src partitionSource, req *kmsg.DeleteRecordsRequest, deletabl
 
 // deleteRecordsBefore answers one partition. As in Kafka, the partition
 // must exist and be led here before the policy is looked at.
-func deleteRecordsBefore(src partitionSource, topic string, index int32, offset int64, refused bool) (code int16, lowWatermark int64) {
+func deleteRecordsBefore(src partitionSource, topic string, index int32, offset int64, refused int16) (code int16, lowWatermark int64) {
 	p, err := src.servedPartition(topic, index)
 	if err != nil {
 		return readErrorCode(err), -1
@@ -71,8 +81,8 @@ func deleteRecordsBefore(src partitionSource, topic string, index int32, offset 
 	if !p.IsLeader() {
 		return kerr.NotLeaderForPartition.Code, -1
 	}
-	if refused {
-		return kerr.PolicyViolation.Code, -1
+	if refused != 0 {
+		return refused, -1
 	}
 	start, err := p.DeleteRecordsBefore(offset)
 	if err != nil {

@@ -49,6 +49,20 @@ func TestDeleteRecordsCompactOnlyTopic(t *testing.T) {
 			t.Fatalf("%s: low watermark %d, want 1", c.topic, r.LowWatermark)
 		}
 	}
+	// Internal topics are the broker's to trim, as in Kafka.
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "deleted", Partition: 0, At: 1, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, "g", commit); err != nil {
+		t.Fatal(err)
+	}
+	internal := kadm.Offsets{}
+	internal.Add(kadm.Offset{Topic: "__consumer_offsets", Partition: 0, At: -1})
+	if resps, err := adm.DeleteRecords(ctx, internal); err != nil {
+		t.Fatal(err)
+	} else if r, _ := resps.Lookup("__consumer_offsets", 0); !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("DeleteRecords on __consumer_offsets: %+v", r)
+	}
+
 	// A partition that does not exist is unknown before it is refused.
 	req := kmsg.NewPtrDeleteRecordsRequest()
 	req.TimeoutMillis = 5000
