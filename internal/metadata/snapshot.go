@@ -22,7 +22,7 @@ func (img *Image) Records() []Record {
 		out = append(out, &ClusterRecord{ClusterID: img.ClusterID})
 	}
 	for _, b := range img.Brokers() {
-		out = append(out, &BrokerRecord{NodeID: b.NodeID, Rack: b.Rack, Endpoints: slices.Clone(b.Endpoints)})
+		out = append(out, b.Record()) // keeps incarnation, broker epoch and fencing
 	}
 	resources := slices.SortedFunc(maps.Keys(img.brokerConfigs), compareBrokerResource)
 	for _, res := range resources {
@@ -31,6 +31,9 @@ func (img *Image) Records() []Record {
 			v := configs[name]
 			out = append(out, &ConfigRecord{Resource: ConfigResourceBroker, ResourceName: res, Name: name, Value: &v})
 		}
+	}
+	if r := img.ProducerIDsSnapshotRecord(); r != nil {
+		out = append(out, r)
 	}
 	for _, t := range img.Topics() {
 		out = append(out, &TopicRecord{Name: t.Name, ID: t.ID, Configs: maps.Clone(t.Configs)})
