@@ -47,6 +47,8 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatalf("after trim: %q", out)
 	}
 
+	// Internal topics are refused before anything is sent.
+	h.fails(exitUsage, `topic "__consumer_offsets" is internal`, "topic", "delete", "orders", "__consumer_offsets")
 	golden(t, "topic_delete", h.ok("", "topic", "delete", "orders", "payments", "fresh"))
 	h.fails(exitFailure, `topic "orders": topic does not exist`, "topic", "describe", "orders")
 	if out := h.ok("", "topic", "list"); strings.Contains(out, "orders") {

@@ -302,6 +302,9 @@ func configValue(c kadm.Config) string {
 	return *c.Value
 }
 
+// brokerOwnedTopics are the topics the brokers keep their own state in.
+var brokerOwnedTopics = map[string]bool{"__consumer_offsets": true, "__transaction_state": true}
+
 func (a *app) topicDeleteCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete TOPIC...",
@@ -310,6 +313,13 @@ func (a *app) topicDeleteCommand() *cobra.Command {
 		Example: "  gregor topic delete orders\n  gregor topic delete old-1 old-2",
 		Args:    minArgs(1, "TOPIC"),
 		RunE: action(func(cmd *cobra.Command, topics []string) error {
+			// Brokers accept it, but it throws away the cluster's own
+			// state; kafka-topics.sh refuses it the same way.
+			for _, name := range topics {
+				if brokerOwnedTopics[name] {
+					return usageErrorf("topic %q is internal: deleting it would lose the cluster's own state (every group's committed offsets)", name)
+				}
+			}
 			adm, done, err := a.admin(cmd)
 			if err != nil {
 				return err
