@@ -136,9 +136,10 @@ func (b *Broker) partitionConfig(overrides map[string]string) (partition.Config,
 			MaxCompactionLagMs:     msDuration(s.MaxCompactionLagMs),
 			MinCleanableDirtyRatio: s.MinCleanableDirtyRatio,
 		},
-		MaxMessageBytes: s.MaxMessageBytes,
-		LogAppendTime:   s.LogAppendTime,
-		Compacted:       s.Compacted,
+		MaxMessageBytes:   s.MaxMessageBytes,
+		LogAppendTime:     s.LogAppendTime,
+		Compacted:         s.Compacted,
+		MinInsyncReplicas: int(s.MinInsyncReplicas),
 		// A broker-wide setting: idle producers' state expires after it.
 		ProducerIDExpirationMs: int64(b.cfg.ProducerIDExpirationMs),
 		// partition.Config reads 0 as "no limit"; Kafka's 0 means "no
