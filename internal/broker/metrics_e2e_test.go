@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/gregor-log/gregor/internal/testbroker"
 	dto "github.com/prometheus/client_model/go"
@@ -21,13 +22,22 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	feConsume(t, b.Client(t, kgo.ConsumeTopics("metered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 1)
 
-	families, err := b.Metrics().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, f := range families {
-		byName[f.GetName()] = f
+	// A request is counted once its answer is written, which may be just
+	// after the client has read it: wait for the Fetch series.
+	var byName map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		families, err := b.Metrics().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName = map[string]*dto.MetricFamily{}
+		for _, f := range families {
+			byName[f.GetName()] = f
+		}
+		if hasAPI(byName["gregor_request_duration_seconds"], "Fetch") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	perAPI := func(family, api string) *dto.Metric {
 		t.Helper()
@@ -71,4 +81,15 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if n := value("gregor_partitions"); n != 3 {
 		t.Errorf("gregor_partitions = %v, want 3", n)
 	}
+}
+
+func hasAPI(f *dto.MetricFamily, api string) bool {
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "api" && l.GetValue() == api {
+				return true
+			}
+		}
+	}
+	return false
 }
