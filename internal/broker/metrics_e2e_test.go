@@ -23,7 +23,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	feConsume(t, b.Client(t, kgo.ConsumeTopics("metered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 1)
 
 	// A request is counted once its answer is written, which may be just
-	// after the client has read it: wait for the Fetch series.
+	// after the client has read it: wait for every series.
+	apis := []string{"Produce", "Fetch", "Metadata", "ApiVersions", "CreateTopics"}
 	var byName map[string]*dto.MetricFamily
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		families, err := b.Metrics().Gather()
@@ -34,7 +35,11 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		for _, f := range families {
 			byName[f.GetName()] = f
 		}
-		if hasAPI(byName["gregor_request_duration_seconds"], "Fetch") || time.Now().After(deadline) {
+		all := true
+		for _, api := range apis {
+			all = all && hasAPI(byName["gregor_request_duration_seconds"], api)
+		}
+		if all || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -55,7 +60,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Fatalf("%s has no api=%q series", family, api)
 		return nil
 	}
-	for _, api := range []string{"Produce", "Fetch", "Metadata", "ApiVersions", "CreateTopics"} {
+	for _, api := range apis {
 		if n := perAPI("gregor_requests_total", api).GetCounter().GetValue(); n < 1 {
 			t.Errorf("gregor_requests_total{api=%q} = %v", api, n)
 		}
