@@ -443,57 +443,54 @@ func (r *runner) throughput(ctx context.Context, size int, parts int32) error {
 // produceConsume produces Records while one consumer reads them from the
 // start of the same topic.
 func (r *runner) produceConsume(ctx context.Context, size int, parts int32) error {
-	acks := r.o.Acks[0]
-	row := workloadName(size, acks, parts)
+	spec := produceSpec{partitions: parts, size: size, records: r.o.Records, acks: r.o.Acks[0]}
+	row := workloadName(size, spec.acks, parts)
 	for i := range r.o.Repetitions {
 		for _, p := range r.order(i) {
-			topic := r.topic("pc")
-			if err := p.prepare(ctx, topic, parts); err != nil {
-				return err
-			}
-			settle()
-			consumer := make(chan struct {
-				res Result
-				err error
-			}, 1)
-			consCtx, cancel := context.WithCancel(ctx)
-			go func() {
-				res, err := p.consume(consCtx, topic, r.o.Records)
-				consumer <- struct {
-					res Result
-					err error
-				}{res, err}
-			}()
-			pres, err := p.produce(ctx, produceSpec{topic: topic, partitions: parts, size: size, records: r.o.Records, acks: acks})
+			spec.topic = r.topic("pc")
+			prod, cons, err := r.produceWhileConsuming(ctx, p, spec)
 			if err != nil {
-				cancel()
-				<-consumer
 				return fmt.Errorf("produce-consume %s, %s: %w", row, p.id(), err)
 			}
-			var c struct {
-				res Result
-				err error
-			}
-			select {
-			case c = <-consumer:
-			case <-time.After(drainTimeout):
-				cancel()
-				c = <-consumer
-				c.err = fmt.Errorf("consumer had %d of %d records %v after the producer finished", c.res.Records, r.o.Records, drainTimeout)
-			}
-			cancel()
-			if c.err != nil {
-				return fmt.Errorf("produce-consume %s, %s: %w", row, p.id(), c.err)
-			}
-			fmt.Fprintf(r.o.Progress, "produce-consume %s %s #%d: produce %s; consume %s\n", row, p.id(), i+1, pres, c.res)
-			r.rep.add(KindProduceConsume, row, p.id(), pres)
-			r.rep.add(KindProduceConsume+"/consume", row, p.id(), c.res)
-			if err := p.drop(ctx, topic); err != nil {
+			fmt.Fprintf(r.o.Progress, "produce-consume %s %s #%d: produce %s; consume %s\n", row, p.id(), i+1, prod, cons)
+			r.rep.add(KindProduceConsume, row, p.id(), prod)
+			r.rep.add(KindProduceConsume+"/consume", row, p.id(), cons)
+			if err := p.drop(ctx, spec.topic); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// produceWhileConsuming runs one produce with a consumer of the same
+// topic started just before it.
+func (r *runner) produceWhileConsuming(ctx context.Context, p peer, spec produceSpec) (prod, cons Result, err error) {
+	if err := p.prepare(ctx, spec.topic, spec.partitions); err != nil {
+		return Result{}, Result{}, err
+	}
+	settle()
+	consCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	consumer := goErr(func() error {
+		var err error
+		cons, err = p.consume(consCtx, spec.topic, spec.records)
+		return err
+	})
+	prod, err = p.produce(ctx, spec)
+	if err != nil {
+		cancel()
+		<-consumer.done
+		return prod, cons, err
+	}
+	select {
+	case <-consumer.done:
+	case <-time.After(drainTimeout):
+		cancel()
+		<-consumer.done
+		return prod, cons, fmt.Errorf("consumer had %d of %d records %v after the producer finished", cons.Records, spec.records, drainTimeout)
+	}
+	return prod, cons, consumer.err
 }
 
 // endToEnd measures produce→consume latency at E2ERate.
