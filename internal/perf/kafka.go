@@ -85,6 +85,9 @@ type ackTracker struct {
 	failed  atomic.Bool
 	mu      sync.Mutex
 	err     error // the first error
+	// stop, when set, is called on a failure: it cancels the sends that
+	// may be blocked on a full client buffer.
+	stop context.CancelFunc
 }
 
 func (t *ackTracker) done(sentAt time.Time, err error) {
@@ -95,6 +98,9 @@ func (t *ackTracker) done(sentAt time.Time, err error) {
 		}
 		t.mu.Unlock()
 		t.failed.Store(true)
+		if t.stop != nil {
+			t.stop()
+		}
 		return
 	}
 	t.latency.RecordDuration(time.Since(sentAt))
@@ -138,12 +144,12 @@ func Produce(ctx context.Context, o ProduceOptions) (Result, error) {
 	}
 
 	payloads := newPayloadRing(o.RecordSize)
-	t := &ackTracker{latency: NewHistogram()}
+	sendCtx, cancelSend := context.WithCancel(ctx)
+	defer cancelSend()
+	t := &ackTracker{latency: NewHistogram(), stop: cancelSend}
 	var claimed atomic.Int64
 	start := time.Now()
 	pace := newPacer(o.Rate, start)
-	sendCtx, cancelSend := context.WithCancel(ctx)
-	defer cancelSend()
 
 	var wg sync.WaitGroup
 	for _, cl := range clients {
