@@ -80,6 +80,19 @@ type Config struct {
 	MinInsyncReplicas           int32 `yaml:"min.insync.replicas" doc:"Minimum ISR size for acks=all produces."`
 	UncleanLeaderElectionEnable bool  `yaml:"unclean.leader.election.enable" doc:"Allow a replica outside the ISR to become leader."`
 
+	// Replication and the controller quorum (issue #5, cluster.go). With
+	// no voters the node is a single-node cluster of its own.
+	ControllerQuorumVoters       []string `yaml:"controller.quorum.voters" doc:"Raft voters of the metadata quorum, id@host:port comma-separated (at most 5). Empty: a single-node cluster."`
+	ControllerListener           string   `yaml:"controller.listener" doc:"host:port of this node's Raft transport (required with controller.quorum.voters)."`
+	BrokerSessionTimeoutMs       int64    `yaml:"broker.session.timeout.ms" doc:"A broker silent for this long is fenced by the controller."`
+	BrokerHeartbeatIntervalMs    int64    `yaml:"broker.heartbeat.interval.ms" doc:"How often a broker heartbeats to the active controller."`
+	ReplicaLagTimeMaxMs          int64    `yaml:"replica.lag.time.max.ms" doc:"A follower not caught up for this long leaves the ISR."`
+	ReplicaFetchMinBytes         int32    `yaml:"replica.fetch.min.bytes" doc:"Bytes a follower's fetch waits for."`
+	ReplicaFetchWaitMaxMs        int32    `yaml:"replica.fetch.wait.max.ms" doc:"Longest wait of a follower's fetch."`
+	ReplicaFetchMaxBytes         int32    `yaml:"replica.fetch.max.bytes" doc:"Bytes per partition a follower fetches at once."`
+	ReplicaFetchResponseMaxBytes int32    `yaml:"replica.fetch.response.max.bytes" doc:"Bytes one follower fetch response holds at most."`
+	ReplicaFetchBackoffMs        int32    `yaml:"replica.fetch.backoff.ms" doc:"Pause of a follower after a fetch error."`
+
 	OffsetsTopicNumPartitions         int32    `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
 	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic (Gregor's default 1 suits a single node)."`
 	OffsetsRetentionMinutes           int32    `yaml:"offsets.retention.minutes" doc:"Committed offsets of empty groups expire after this."`
@@ -148,6 +161,14 @@ func Default() *Config {
 		LogMessageTimestampAfterMs:           math.MaxInt64,
 		CompressionType:                      "producer",
 		MinInsyncReplicas:                    1,
+		BrokerSessionTimeoutMs:               9000,
+		BrokerHeartbeatIntervalMs:            2000,
+		ReplicaLagTimeMaxMs:                  30000,
+		ReplicaFetchMinBytes:                 1,
+		ReplicaFetchWaitMaxMs:                500,
+		ReplicaFetchMaxBytes:                 1048576,
+		ReplicaFetchResponseMaxBytes:         10485760,
+		ReplicaFetchBackoffMs:                1000,
 		OffsetsTopicNumPartitions:            50,
 
 		OffsetsTopicReplicationFactor:     1,

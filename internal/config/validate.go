@@ -163,6 +163,7 @@ func (c *Config) Validate() error {
 	check(c.TransactionStateLogNumPartitions >= 1, "transaction.state.log.num.partitions", "must be >= 1")
 	check(c.GroupMinSessionTimeoutMs <= c.GroupMaxSessionTimeoutMs, "group.min.session.timeout.ms", "must be <= group.max.session.timeout.ms")
 	check(c.GroupMaxSize >= 1, "group.max.size", "must be >= 1")
+	errs = append(errs, c.validateCluster()...)
 	// Every broker config that is a topic config's synonym must also be a
 	// valid value for that topic config.
 	for _, tk := range topicKeyList {
