@@ -32,6 +32,7 @@ type serveOptions struct {
 	// The convenience flags are read through serveFlagKeys.
 	nodeID                               int32
 	listeners, advertised, dataDir, adml string
+	voters, controllerListener           string
 }
 
 // serveFlagKeys maps each convenience flag of serve to its config name.
@@ -41,6 +42,8 @@ var serveFlagKeys = []struct{ flag, key string }{
 	{"advertised-listeners", "advertised.listeners"},
 	{"data-dir", "log.dirs"},
 	{"admin-listener", "admin.listener"},
+	{"controller-voters", "controller.quorum.voters"},
+	{"controller-listener", "controller.listener"},
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -90,6 +93,8 @@ SIGINT or SIGTERM shuts the node down cleanly (exit 0).`,
 	fs.StringVar(&o.advertised, "advertised-listeners", strings.Join(def.AdvertisedListeners, ","), "advertised.listeners: the addresses clients are told (default: the bound listeners)")
 	fs.StringVar(&o.dataDir, "data-dir", strings.Join(def.LogDirs, ","), "log.dirs: the data directory")
 	fs.StringVar(&o.adml, "admin-listener", def.AdminListener, `admin.listener: host:port of the HTTP admin endpoint ("" disables it)`)
+	fs.StringVar(&o.voters, "controller-voters", "", "controller.quorum.voters: Raft voters id@host:port,... (empty: a single-node cluster)")
+	fs.StringVar(&o.controllerListener, "controller-listener", "", "controller.listener: host:port of this node's Raft transport")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the admin endpoint")
 	return cmd
