@@ -1,11 +1,14 @@
 // Command gregor-bench-peers runs perf.Compare: Gregor against NATS
 // JetStream and kfake, and the machine's own limits, on this machine. The
-// markdown report goes to stdout, progress to stderr:
+// markdown report goes to stdout, progress to stderr.
+//
+// The documented way is `gregor bench compare`, which benchmarks the
+// gregor binary that runs it. This command, with the same flags, stays for
+// working in a checkout: without --gregor it builds ./cmd/gregor from the
+// source tree first, so one `go run` measures the code as it is now:
 //
 //	go run ./cmd/gregor-bench-peers > report.md
 //	go run ./cmd/gregor-bench-peers --quick --peers gregor-pagecache,kfake
-//
-// `gregor bench compare` calls the same function with the same flags.
 package main
 
 import (
@@ -55,12 +58,8 @@ func command(args []string) string {
 	if strings.Contains(args[0], "go-build") {
 		name = "go run ./cmd/gregor-bench-peers"
 	}
-	parts := []string{name}
-	for _, a := range args[1:] {
-		if strings.ContainsAny(a, " \t'\"$`") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		parts = append(parts, a)
+	if len(args) == 1 {
+		return name
 	}
-	return strings.Join(parts, " ")
+	return name + " " + perf.CommandLine(args[1:]...)
 }

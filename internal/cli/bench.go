@@ -1,122 +1,93 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"time"
+	"os"
+	"strings"
 
-	"github.com/gregor-log/gregor/internal/bench"
+	"github.com/gregor-log/gregor/internal/perf"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// The bench commands are a thin layer over internal/perf, the project's one
+// load generator: perf owns the options, their flags, their validation and
+// the measurements; this file resolves the brokers and --timeout as every
+// client command does, creates the topic with the CLI's admin client (so an
+// unreachable cluster is one line after --timeout, and the replication
+// factor is the broker's default), and prints perf's one-line summary.
+
 func (a *app) benchCommand() *cobra.Command {
-	cmd := newGroup("bench", "Generate load and measure throughput and latency",
-		"  gregor bench produce bench -n 1000000 -s 100\n  gregor bench consume bench",
+	return newGroup("bench", "Generate load and measure throughput and latency",
+		`  gregor bench produce bench -n 1000000 -s 100
+  gregor bench consume bench
+  gregor bench e2e --rate 1000 -d 10s
+  gregor bench compare --quick > report.md`,
 		a.benchProduceCommand(),
 		a.benchConsumeCommand(),
+		a.benchE2ECommand(),
+		a.benchCompareCommand(),
 	)
-	a.addClientFlags(cmd)
-	return cmd
 }
 
-type benchProduceOptions struct {
-	recordBytes   int
-	records       int64
-	duration      time.Duration
-	rate          int
-	acks          string
-	compression   string
-	partitions    int32
-	producers     int
-	linger        time.Duration
-	batchMaxBytes int32
-	idempotent    bool
-	json          bool
+// benchShorthands are the one-letter forms of perf's flags, those of
+// `gregor produce` and kafka-producer-perf-test habits.
+var benchShorthands = map[string]string{
+	"records":     "n",
+	"duration":    "d",
+	"record-size": "s",
+	"partitions":  "p",
+	"compression": "z",
 }
 
-func (a *app) benchProduceCommand() *cobra.Command {
-	var o benchProduceOptions
-	cmd := &cobra.Command{
-		Use:   "produce TOPIC",
-		Short: "Produce fixed-size records as fast as possible (or at --rate) and measure",
-		Long: `Produce records of --record-size bytes from --producers clients, for
---records records or --duration, and print records/s, MB/s (values only,
-10^6 bytes) and the produce latency (Produce call to acknowledgment)
-percentiles. The topic is created with --partitions if it does not exist.`,
-		Example: `  gregor bench produce bench -n 1000000 -s 100
-  gregor bench produce bench -d 30s -s 1024 --producers 4 --acks 1 -z lz4
-  gregor bench produce bench -d 10s --rate 5000 --json`,
-		Args: exactArgs("TOPIC"),
-		RunE: action(func(cmd *cobra.Command, args []string) error {
-			return a.benchProduce(cmd, args[0], &o)
-		}),
-	}
-	fs := cmd.Flags()
-	fs.IntVarP(&o.recordBytes, "record-size", "s", 100, "value size of each record in bytes")
-	fs.Int64VarP(&o.records, "records", "n", 0, "records to produce over all producers (default 1000000 without --duration)")
-	fs.DurationVarP(&o.duration, "duration", "d", 0, "produce for this long")
-	fs.IntVar(&o.rate, "rate", 0, "records/s over all producers (0: as fast as possible)")
-	fs.StringVar(&o.acks, "acks", "all", "acks: all, 1 or 0")
-	fs.StringVarP(&o.compression, "compression", "z", "none", "none, gzip, snappy, lz4 or zstd")
-	fs.Int32VarP(&o.partitions, "partitions", "p", 6, "partitions of the topic when it is created")
-	fs.IntVar(&o.producers, "producers", 1, "concurrent producers (one client each)")
-	fs.DurationVar(&o.linger, "linger", 0, "producer linger before sending a batch")
-	fs.Int32Var(&o.batchMaxBytes, "batch-max-bytes", 1000012, "largest record batch a producer builds")
-	fs.BoolVar(&o.idempotent, "idempotent", true, "idempotent producers (needs --acks all)")
-	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
-	return cmd
-}
-
-func (a *app) benchProduce(cmd *cobra.Command, topic string, o *benchProduceOptions) error {
-	if o.records == 0 && o.duration == 0 {
-		o.records = 1_000_000
-	}
-	if o.records < 0 || o.duration < 0 || o.recordBytes < 0 || o.producers <= 0 || o.rate < 0 || o.partitions <= 0 {
-		return usageErrorf("--records, --duration, --record-size and --rate must not be negative; --producers and --partitions must be positive")
-	}
-	po := produceOptions{acks: o.acks, compression: o.compression, idempotent: o.idempotent}
-	popts, err := producerOpts(cmd, &po, topic)
-	if err != nil {
-		return err
-	}
-	base, _, err := a.baseOpts(cmd)
-	if err != nil {
-		return err
-	}
-	adm, done, err := a.admin(cmd)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := a.ensureBenchTopic(cmd, adm, topic, o.partitions); err != nil {
-		return err
-	}
-	opts := append(append(base, popts...),
-		kgo.ProducerLinger(o.linger),
-		kgo.ProducerBatchMaxBytes(o.batchMaxBytes),
-	)
-	res, err := bench.RunProduce(cmd.Context(), bench.ProduceConfig{
-		Topic:       topic,
-		RecordBytes: o.recordBytes,
-		Records:     o.records,
-		Duration:    o.duration,
-		Rate:        o.rate,
-		Producers:   o.producers,
-		ClientOpts:  opts,
+// benchFlags adds the flags register binds (perf's, so every entry point
+// shares names, defaults and help) to cmd, with benchShorthands.
+func benchFlags(cmd *cobra.Command, register func(*pflag.FlagSet)) {
+	perfFlags := pflag.NewFlagSet(cmd.Name(), pflag.ContinueOnError)
+	register(perfFlags)
+	perfFlags.VisitAll(func(f *pflag.Flag) {
+		f.Shorthand = benchShorthands[f.Name]
+		cmd.Flags().AddFlag(f)
 	})
-	if err != nil && cmd.Context().Err() == nil {
-		return err
-	}
-	return a.printBench(res, o.json, true)
 }
 
-// ensureBenchTopic creates the topic unless it exists.
-func (a *app) ensureBenchTopic(cmd *cobra.Command, adm *kadm.Client, topic string, partitions int32) error {
+// benchTopicArgs accepts the topic as an optional argument, the form of
+// the other client commands, in place of --topic.
+func benchTopicArgs(topic *string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) > 1:
+			return usageErrorf("%s wants at most 1 argument (TOPIC), got %d", cmd.CommandPath(), len(args))
+		case len(args) == 1 && cmd.Flags().Changed("topic"):
+			return usageErrorf("give the topic as an argument or with --topic, not both")
+		case len(args) == 1:
+			*topic = args[0]
+		}
+		return nil
+	}
+}
+
+// benchUsage turns perf's option errors into usage errors (exit 2),
+// without perf's package prefix.
+func benchUsage(err error) error {
+	if errors.Is(err, perf.ErrInvalidOptions) {
+		return usageErrorf("%s", strings.TrimSuffix(err.Error(), ": "+perf.ErrInvalidOptions.Error()))
+	}
+	return err
+}
+
+// benchTopic creates the topic with partitions unless it exists, or with
+// partitions 0 checks that it exists.
+func (a *app) benchTopic(cmd *cobra.Command, adm *kadm.Client, topic string, partitions int32) error {
+	if partitions == 0 {
+		_, err := a.ensureTopics(cmd, adm, topic)
+		return err
+	}
 	ctx, cancel := a.requestContext(cmd)
 	defer cancel()
 	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
@@ -129,128 +100,232 @@ func (a *app) ensureBenchTopic(cmd *cobra.Command, adm *kadm.Client, topic strin
 	return nil
 }
 
-type benchConsumeOptions struct {
-	records   int64
-	duration  time.Duration
-	consumers int
-	json      bool
+// benchResult prints what a run measured. A run cut short by an interrupt
+// still prints what it measured up to then, and succeeds.
+func (a *app) benchResult(cmd *cobra.Command, res perf.Result, err error) error {
+	if err != nil && cmd.Context().Err() == nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.stdout, res)
+	return err
+}
+
+func (a *app) benchProduceCommand() *cobra.Command {
+	o := perf.DefaultProduceOptions()
+	cmd := &cobra.Command{
+		Use:   "produce [TOPIC]",
+		Short: "Produce fixed-size records as fast as possible (or at --rate) and measure",
+		Long: `Produce --records records (or for --duration) of --record-size bytes from
+--producers clients and print one line: records/s, MB/s (MiB of values per
+second, as Kafka's perf tools) and the produce latency (send to
+acknowledgement): average, max, p50, p99 and p99.9. The topic is created
+with --partitions (replication: the broker's default) unless it exists.`,
+		Example: `  gregor bench produce bench -n 1000000 -s 100
+  gregor bench produce bench -d 30s -s 1024 --producers 4 --acks 1 --idempotent=false -z lz4
+  gregor bench produce bench -d 10s --rate 5000`,
+		Args: benchTopicArgs(&o.Topic),
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			return a.benchLoad(cmd, &o.Brokers, &o.ClientOpts, o.Topic, &o.Partitions,
+				func() error { return o.Validate() },
+				func(ctx context.Context) (perf.Result, error) { return perf.Produce(ctx, o) })
+		}),
+	}
+	benchFlags(cmd, func(fs *pflag.FlagSet) { perf.RegisterProduceFlags(fs, &o) })
+	a.addClientFlags(cmd)
+	return cmd
 }
 
 func (a *app) benchConsumeCommand() *cobra.Command {
-	var o benchConsumeOptions
+	var o perf.ConsumeOptions
+	o.Topic = perf.DefaultProduceOptions().Topic
 	cmd := &cobra.Command{
-		Use:   "consume TOPIC",
+		Use:   "consume [TOPIC]",
 		Short: "Consume a topic from its start as fast as possible and measure",
-		Long: `Read the topic from its start with --consumers clients (partitions dealt
-out among them) and print records/s, MB/s (values only, 10^6 bytes) and the
-age of records when read (their timestamp to now) as latency percentiles:
-meaningful as end-to-end latency when a producer runs at the same time.
-Without --records or --duration, the run ends at the HighWatermarks of
-when it started.`,
+		Long: `Read every partition of the topic from its start with one client and
+print one line: records/s and MB/s (MiB of values per second). Without
+--records or --duration, the run ends at the HighWatermarks of when it
+started: run bench produce first.`,
 		Example: `  gregor bench consume bench
-  gregor bench consume bench --consumers 3 -n 5000000
-  gregor bench consume bench -d 30s --json`,
-		Args: exactArgs("TOPIC"),
-		RunE: action(func(cmd *cobra.Command, args []string) error {
-			topic := args[0]
-			if o.records < 0 || o.duration < 0 || o.consumers <= 0 {
-				return usageErrorf("--records and --duration must not be negative; --consumers must be positive")
-			}
-			base, _, err := a.baseOpts(cmd)
-			if err != nil {
-				return err
-			}
-			adm, done, err := a.admin(cmd)
+  gregor bench consume bench -n 5000000
+  gregor bench consume bench -d 30s --fetch-max-partition-bytes 4194304`,
+		Args: benchTopicArgs(&o.Topic),
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			adm, done, err := a.benchClient(cmd, &o.Brokers, &o.ClientOpts, func() error {
+				v := o
+				if v.Records == 0 && v.Duration == 0 {
+					v.Records = 1 // until the HighWatermarks, counted below
+				}
+				return v.Validate()
+			})
 			if err != nil {
 				return err
 			}
 			defer done()
-			if _, err := a.ensureTopics(cmd, adm, topic); err != nil {
+			if _, err := a.ensureTopics(cmd, adm, o.Topic); err != nil {
 				return err
 			}
-			res, err := bench.RunConsume(cmd.Context(), bench.ConsumeConfig{
-				Topic:      topic,
-				Records:    o.records,
-				Duration:   o.duration,
-				Consumers:  o.consumers,
-				ClientOpts: base,
-			})
-			if err != nil && cmd.Context().Err() == nil {
-				return err
+			if o.Records == 0 && o.Duration == 0 {
+				if o.Records, err = a.benchBacklog(cmd, adm, o.Topic); err != nil {
+					return err
+				}
+				if o.Records == 0 {
+					return a.benchResult(cmd, perf.Result{}, nil)
+				}
 			}
-			return a.printBench(res, o.json, false)
+			res, err := perf.Consume(cmd.Context(), o)
+			return a.benchResult(cmd, res, err)
 		}),
 	}
-	fs := cmd.Flags()
-	fs.Int64VarP(&o.records, "records", "n", 0, "stop after this many records")
-	fs.DurationVarP(&o.duration, "duration", "d", 0, "stop after this long")
-	fs.IntVar(&o.consumers, "consumers", 1, "concurrent consumers (one client each)")
-	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	benchFlags(cmd, func(fs *pflag.FlagSet) { perf.RegisterConsumeFlags(fs, &o) })
+	a.addClientFlags(cmd)
 	return cmd
 }
 
-// benchJSON is the --json shape of a result; durations in milliseconds.
-type benchJSON struct {
-	Records       int64   `json:"records"`
-	Bytes         int64   `json:"bytes"`
-	Errors        int64   `json:"errors"`
-	ElapsedMs     float64 `json:"elapsed_ms"`
-	RecordsPerSec float64 `json:"records_per_sec"`
-	MBPerSec      float64 `json:"mb_per_sec"`
-	LatencyMs     struct {
-		P50  float64 `json:"p50"`
-		P99  float64 `json:"p99"`
-		P999 float64 `json:"p99_9"`
-		Max  float64 `json:"max"`
-	} `json:"latency_ms"`
+// benchBacklog is the number of records in topic now: the sum over its
+// partitions of HighWatermark minus LogStartOffset.
+func (a *app) benchBacklog(cmd *cobra.Command, adm *kadm.Client, topic string) (int64, error) {
+	ctx, cancel := a.requestContext(cmd)
+	defer cancel()
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, a.requestError(ctx, "list offsets", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, a.requestError(ctx, "list offsets", err)
+	}
+	if err := starts.Error(); err != nil {
+		return 0, topicError(topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return 0, topicError(topic, err)
+	}
+	var n int64
+	ends.Each(func(end kadm.ListedOffset) {
+		if start, ok := starts.Lookup(topic, end.Partition); ok && end.Offset > start.Offset {
+			n += end.Offset - start.Offset
+		}
+	})
+	return n, nil
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func (a *app) printBench(res bench.Result, asJSON, produce bool) error {
-	h := res.Latency
-	if h == nil {
-		h = &bench.Histogram{}
+func (a *app) benchE2ECommand() *cobra.Command {
+	o := perf.DefaultE2EOptions()
+	cmd := &cobra.Command{
+		Use:   "e2e [TOPIC]",
+		Short: "Produce at a fixed rate while consuming and measure end-to-end latency",
+		Long: `One producer sends --rate records/s while one consumer reads the same
+topic; every record carries its send time, and the latency is from the
+producer's send to the consumer receiving it (one process, one clock).
+Prints one line: records/s, MB/s and the latency average, max, p50, p99
+and p99.9 of the measured records (--warmup records are left out). The
+topic is created with --partitions unless it exists.`,
+		Example: `  gregor bench e2e
+  gregor bench e2e --rate 1000 -d 10s -s 100
+  gregor bench e2e latency -n 20000 --rate 5000 --acks 1 --idempotent=false`,
+		Args: benchTopicArgs(&o.Topic),
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			return a.benchLoad(cmd, &o.Brokers, &o.ClientOpts, o.Topic, &o.Partitions,
+				func() error { return o.Validate() },
+				func(ctx context.Context) (perf.Result, error) { return perf.EndToEnd(ctx, o) })
+		}),
 	}
-	if asJSON {
-		var j benchJSON
-		j.Records, j.Bytes, j.Errors = res.Records, res.Bytes, res.Errors
-		j.ElapsedMs, j.RecordsPerSec, j.MBPerSec = ms(res.Elapsed), res.RecordsPerSec(), res.MBPerSec()
-		j.LatencyMs.P50, j.LatencyMs.P99, j.LatencyMs.P999, j.LatencyMs.Max = ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max())
-		b, err := json.Marshal(j)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	benchFlags(cmd, func(fs *pflag.FlagSet) { perf.RegisterE2EFlags(fs, &o) })
+	a.addClientFlags(cmd)
+	return cmd
+}
+
+// benchLoad is the body of produce and e2e: the options checked, the topic
+// created with the CLI's admin client and timeouts (partitions is then
+// zeroed so that perf does not create it again), and run measured.
+func (a *app) benchLoad(cmd *cobra.Command, brokers *[]string, clientOpts *[]kgo.Opt, topic string, partitions *int32,
+	validate func() error, run func(context.Context) (perf.Result, error)) error {
+	adm, done, err := a.benchClient(cmd, brokers, clientOpts, validate)
+	if err != nil {
 		return err
 	}
-	latency := "LATENCY"
-	if !produce {
-		latency = "RECORD-AGE"
+	defer done()
+	if err := a.benchTopic(cmd, adm, topic, *partitions); err != nil {
+		return err
 	}
-	t := newTable(a.stdout)
-	t.row("RECORDS", strconv.FormatInt(res.Records, 10))
-	t.row("BYTES", strconv.FormatInt(res.Bytes, 10))
-	t.row("ELAPSED", res.Elapsed.Round(time.Millisecond).String())
-	t.row("RECORDS/S", strconv.FormatFloat(res.RecordsPerSec(), 'f', 0, 64))
-	t.row("MB/S", strconv.FormatFloat(res.MBPerSec(), 'f', 2, 64))
-	t.row(latency+"-P50", roundDuration(h.Quantile(0.5)))
-	t.row(latency+"-P99", roundDuration(h.Quantile(0.99)))
-	t.row(latency+"-P99.9", roundDuration(h.Quantile(0.999)))
-	t.row(latency+"-MAX", roundDuration(h.Max()))
-	if produce {
-		t.row("ERRORS", strconv.FormatInt(res.Errors, 10))
-	}
-	return t.flush()
+	*partitions = 0
+	res, err := run(cmd.Context())
+	return a.benchResult(cmd, res, err)
 }
 
-// roundDuration keeps three significant digits or so.
-func roundDuration(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond).String()
+// benchClient resolves the brokers and client options of a bench command
+// into perf's fields, checks the options with validate (bad usage is
+// reported before any network traffic), and connects the CLI's admin
+// client, which fails within --timeout on an unreachable cluster.
+func (a *app) benchClient(cmd *cobra.Command, brokers *[]string, clientOpts *[]kgo.Opt, validate func() error) (*kadm.Client, func(), error) {
+	base, seeds, err := a.baseOpts(cmd)
+	if err != nil {
+		return nil, nil, err
 	}
-	return d.Round(time.Microsecond).String()
+	*brokers, *clientOpts = seeds, base
+	if err := validate(); err != nil {
+		return nil, nil, benchUsage(err)
+	}
+	return a.admin(cmd)
+}
+
+func (a *app) benchCompareCommand() *cobra.Command {
+	var o perf.CompareOptions
+	cmd := &cobra.Command{
+		Use:   "compare",
+		Short: "Benchmark this gregor against NATS JetStream, kfake and the machine's limits",
+		Long: `Run every workload (produce, consume, produce while consuming, end-to-end
+latency, and the machine's own fsync and loopback limits) against Gregor
+in durable and page-cache mode, NATS JetStream and kfake, one peer at a
+time on loopback ports and temporary directories, at least three times
+each, and print a markdown report of the medians, the ratios between peers
+and the performance targets met or missed. Progress goes to stderr.
+
+The Gregor measured is this executable, started as "gregor serve"
+subprocesses; --gregor names another binary, and --source-dir alone builds
+one from a checkout. NATS runs when nats-server is on PATH (or given with
+--nats-server); without it the report says it was skipped. The default run
+takes 5 to 10 minutes on 2 cores, --quick a few.`,
+		Example: `  gregor bench compare > report.md
+  gregor bench compare --quick --peers gregor-pagecache,kfake
+  gregor bench compare --workloads produce,consume --sizes 1024 --partitions 1 --work-dir /data/bench`,
+		Args: cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("gregor") && !cmd.Flags().Changed("source-dir") {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("find this executable: %w (give --gregor)", err)
+				}
+				o.GregorBinary = exe
+			}
+			if err := o.Validate(); err != nil {
+				return benchUsage(err)
+			}
+			o.Command = compareCommand(cmd)
+			o.Progress = a.stderr
+			return perf.Compare(cmd.Context(), o, a.stdout)
+		}),
+	}
+	perf.RegisterCompareFlags(cmd.Flags(), &o)
+	cmd.Flags().Lookup("gregor").Usage = "gregor binary to benchmark (default: this executable)"
+	cmd.Flags().Lookup("source-dir").Usage = "build gregor from this module root (go build ./cmd/gregor) instead of running this executable"
+	return cmd
+}
+
+// compareCommand is the line that reproduces this compare run, for the
+// report: the command path and the flags given, in a stable order.
+func compareCommand(cmd *cobra.Command) string {
+	words := strings.Fields(cmd.CommandPath())
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		if s, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(s.GetSlice(), ",")
+		}
+		if f.Value.Type() == "bool" && v == "true" {
+			words = append(words, "--"+f.Name)
+			return
+		}
+		words = append(words, "--"+f.Name+"="+v)
+	})
+	return perf.CommandLine(words...)
 }

@@ -27,7 +27,9 @@
 // values come from a fixed ring, and in-flight records are bounded by the
 // clients' buffers.
 //
-// Entry points: cmd/gregor-bench-peers (Compare with the flags of
-// RegisterCompareFlags), and the `gregor bench` commands of internal/cli,
-// which call the same functions.
+// This is the project's only load generator. Entry points: the `gregor
+// bench produce|consume|e2e|compare` commands of internal/cli, with the
+// flags of Register*Flags (compare benchmarks the running gregor binary),
+// and cmd/gregor-bench-peers, Compare with the same flags that builds
+// gregor from a checkout first.
 package perf

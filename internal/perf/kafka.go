@@ -228,9 +228,13 @@ func Consume(ctx context.Context, o ConsumeOptions) (Result, error) {
 			res.Elapsed = time.Since(start)
 			return res, fmt.Errorf("perf: consume %s: %w", o.Topic, err)
 		}
+		// A fetch may carry more than the records still wanted; those
+		// are not counted, so the result is the Records asked for.
 		fs.EachRecord(func(r *kgo.Record) {
-			res.Records++
-			res.Bytes += int64(len(r.Value))
+			if o.Records == 0 || res.Records < o.Records {
+				res.Records++
+				res.Bytes += int64(len(r.Value))
+			}
 		})
 	}
 	res.Elapsed = time.Since(start)

@@ -90,16 +90,7 @@ func (o ProduceOptions) Validate() error {
 	case o.Linger < 0 || o.Linger > maxLinger:
 		return invalid("linger %v: want 0..%v", o.Linger, maxLinger)
 	}
-	if _, err := parseAcks(o.Acks); err != nil {
-		return err
-	}
-	if _, err := parseCompression(o.Compression); err != nil {
-		return err
-	}
-	if o.Idempotent && o.Acks != "all" {
-		return invalid("idempotence needs acks=all, not acks=%s", o.Acks)
-	}
-	return nil
+	return checkProducer(o.Acks, o.Compression, o.Idempotent)
 }
 
 // ConsumeOptions configures Consume: one client reading every partition
@@ -185,16 +176,7 @@ func (o E2EOptions) Validate() error {
 	case o.Warmup < 0:
 		return invalid("warmup %d: want >= 0", o.Warmup)
 	}
-	if _, err := parseAcks(o.Acks); err != nil {
-		return err
-	}
-	if _, err := parseCompression(o.Compression); err != nil {
-		return err
-	}
-	if o.Idempotent && o.Acks != "all" {
-		return invalid("idempotence needs acks=all, not acks=%s", o.Acks)
-	}
-	return nil
+	return checkProducer(o.Acks, o.Compression, o.Idempotent)
 }
 
 func checkTarget(brokers []string, topic string, partitions int32) error {
@@ -210,6 +192,20 @@ func checkTarget(brokers []string, topic string, partitions int32) error {
 		if b == "" {
 			return invalid("empty broker address")
 		}
+	}
+	return nil
+}
+
+// checkProducer checks the producer settings Produce and EndToEnd share.
+func checkProducer(acks, compression string, idempotent bool) error {
+	if _, err := parseAcks(acks); err != nil {
+		return err
+	}
+	if _, err := parseCompression(compression); err != nil {
+		return err
+	}
+	if idempotent && acks != "all" {
+		return invalid("idempotence needs acks=all, not acks=%s", acks)
 	}
 	return nil
 }
