@@ -61,6 +61,14 @@ func testProduceConsume(t *testing.T, brokers []string) {
 				t.Fatalf("consume: %+v", res)
 			}
 			t.Log("consume:", res)
+			// A count below what a fetch carries: exactly that many.
+			res, err = Consume(ctx, ConsumeOptions{Brokers: brokers, Topic: topic, Records: n / 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Records != n/4 || res.Bytes != n/4*size {
+				t.Fatalf("consume n/4: %+v", res)
+			}
 			if err := DeleteTopic(ctx, brokers, topic); err != nil {
 				t.Fatal(err)
 			}
@@ -79,4 +87,58 @@ func testProduceConsume(t *testing.T, brokers []string) {
 		}
 		t.Log("e2e:", res)
 	})
+}
+
+// TestProduceForADuration stops a paced run by its duration: it ends
+// without error, and every acknowledged record has its latency.
+func TestProduceForADuration(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	o := DefaultProduceOptions()
+	o.Brokers, o.Topic, o.RecordSize = []string{b.Addr}, "paced", 10
+	o.Records, o.Duration, o.Rate = 0, 200*time.Millisecond, 200
+	res, err := Produce(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records == 0 || res.Latency.Count != uint64(res.Records) || res.Bytes != res.Records*10 {
+		t.Fatalf("paced produce: %+v", res)
+	}
+}
+
+// BenchmarkProduce measures acks=all produce of 100-byte records into an
+// in-process broker (one partition, one producer); the latency p99 is a
+// metric of its own:
+//
+//	go test ./internal/perf -run NONE -bench Produce -benchtime 200000x
+func BenchmarkProduce(b *testing.B) {
+	br := testbroker.Start(b, nil)
+	o := DefaultProduceOptions()
+	o.Brokers, o.Topic, o.RecordSize, o.Records = []string{br.Addr}, "bench", 100, int64(b.N)
+	b.SetBytes(100)
+	b.ResetTimer()
+	res, err := Produce(b.Context(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(res.Latency.P99.Microseconds()), "p99-µs")
+}
+
+// BenchmarkConsume measures reading 100-byte records from the start of
+// one partition of an in-process broker.
+func BenchmarkConsume(b *testing.B) {
+	br := testbroker.Start(b, nil)
+	o := DefaultProduceOptions()
+	o.Brokers, o.Topic, o.RecordSize, o.Records = []string{br.Addr}, "bench", 100, int64(b.N)
+	if _, err := Produce(b.Context(), o); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(100)
+	b.ResetTimer()
+	res, err := Consume(b.Context(), ConsumeOptions{Brokers: o.Brokers, Topic: o.Topic, Records: int64(b.N)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Records != int64(b.N) {
+		b.Fatalf("read %d of %d", res.Records, b.N)
+	}
 }
