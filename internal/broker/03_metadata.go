@@ -26,7 +26,7 @@ func handleMetadata(_ context.Context, b *Broker, req *wire.Request) (any, error
 	}
 	img := b.store.Image()
 	resp.ClusterID = &img.ClusterID
-	resp.ControllerID = b.nodeID()
+	resp.ControllerID = b.controllerID()
 	for _, br := range img.Brokers() {
 		if len(br.Endpoints) == 0 {
 			continue

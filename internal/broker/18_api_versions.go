@@ -24,7 +24,7 @@ func handleApiVersions(_ context.Context, b *Broker, req *wire.Request) (any, er
 	if r.Version >= 3 && (!clientSoftware.MatchString(r.ClientSoftwareName) || !clientSoftware.MatchString(r.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 	}
-	for _, a := range apiRanges() {
+	for _, a := range b.advertisedAPIs() {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.Key, a.MinVersion, a.MaxVersion
 		resp.ApiKeys = append(resp.ApiKeys, k)

@@ -30,7 +30,7 @@ func handleDescribeCluster(_ context.Context, b *Broker, req *wire.Request) (any
 		resp.ClusterAuthorizedOperations = clusterOperations
 	}
 	resp.ClusterID = img.ClusterID
-	resp.ControllerID = b.nodeID()
+	resp.ControllerID = b.controllerID()
 	for _, br := range img.Brokers() {
 		if len(br.Endpoints) == 0 {
 			continue

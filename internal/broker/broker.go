@@ -58,6 +58,9 @@ func apiRanges() []wire.APIRange {
 // (the group coordinator).
 type Broker struct {
 	log *slog.Logger
+	// cluster is the replication state of a multi-node cluster
+	// (cluster.go); nil on a single node.
+	cluster *clusterState
 	controlState
 	dataState
 	groupState
@@ -97,23 +100,20 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.lockFile = lock
 
-	store, torn, err := metadata.OpenLocal(filepath.Join(dir, metadataDirName))
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	if torn > 0 {
-		b.log.Warn("metadata log had a torn tail; truncated", "bytes", torn)
-	}
-	b.store = store
-	if store.Image().ClusterID == "" {
-		if err := store.Append(&metadata.ClusterRecord{ClusterID: metadata.NewClusterID()}); err != nil {
-			store.Close()
+	if cfg.Clustered() {
+		// The Raft quorum (cluster.go); the active controller gives a new
+		// cluster its id.
+		store, err := b.openQuorum(dir)
+		if err != nil {
 			lock.Close()
 			return nil, err
 		}
+		b.store = store
+	} else if err := b.openLocalStore(dir); err != nil {
+		lock.Close()
+		return nil, err
 	}
-	img := store.Image()
+	img := b.store.Image()
 	b.log.Info("metadata loaded", "cluster_id", img.ClusterID, "topics", img.NumTopics(), "records", img.Offset)
 
 	b.metrics = prometheus.NewRegistry()
@@ -128,12 +128,32 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 	b.reconcile(img)
 	b.server = wire.NewServer(b, wire.Options{
 		MaxRequestBytes: cfg.SocketRequestMaxBytes,
-		APIs:            apiRanges(),
+		APIs:            b.advertisedAPIs(),
 		IdleTimeout:     msDuration(cfg.ConnectionsMaxIdleMs),
 		Logger:          b.log,
 		Metrics:         b.wireMetrics,
 	})
 	return b, nil
+}
+
+// openLocalStore opens a single node's metadata log, giving a new
+// cluster its id.
+func (b *Broker) openLocalStore(dir string) error {
+	store, torn, err := metadata.OpenLocal(filepath.Join(dir, metadataDirName))
+	if err != nil {
+		return err
+	}
+	if torn > 0 {
+		b.log.Warn("metadata log had a torn tail; truncated", "bytes", torn)
+	}
+	b.store = store
+	if store.Image().ClusterID == "" {
+		if err := store.Append(&metadata.ClusterRecord{ClusterID: metadata.NewClusterID()}); err != nil {
+			store.Close()
+			return err
+		}
+	}
+	return nil
 }
 
 func lockDir(dir string) (*os.File, error) {
@@ -150,7 +170,7 @@ func lockDir(dir string) (*os.File, error) {
 
 // Handle implements wire.Handler: it dispatches to the API's handler.
 func (b *Broker) Handle(ctx context.Context, req *wire.Request) (any, error) {
-	a, ok := apis[req.Key]
+	a, ok := b.lookupAPI(req.Key)
 	if !ok || req.Version < a.minVersion || req.Version > a.maxVersion {
 		// The wire server refuses these before decoding; reaching here is a bug.
 		return nil, fmt.Errorf("broker: %s v%d not implemented", kmsg.Key(req.Key).Name(), req.Version)
@@ -189,7 +209,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 		return errors.New("broker: closed")
 	}
-	if err := b.registerSelf(advertised); err != nil {
+	register := b.registerSelf
+	if b.clustered() {
+		register = b.startCluster // registers with the active controller
+	}
+	if err := register(advertised); err != nil {
 		for _, ln := range lns {
 			ln.Close()
 		}
@@ -262,6 +286,7 @@ func (b *Broker) Close() error {
 		errs := []error{b.server.Close()}
 		close(b.stop)
 		b.background.Wait()
+		b.closeCluster()
 		b.closeGroupCoordinator()
 		b.controlMu.Lock()
 		errs = append(errs, b.closePartitions(), b.store.Close())

@@ -109,7 +109,7 @@ func (b *Broker) alterBrokerConfigsLocked(resource string, change func(cur map[s
 		return nil
 	}
 	if err := b.store.Append(records...); err != nil {
-		return errorf(kerr.UnknownServerError, "metadata log: %v", err)
+		return b.metadataAppendError(err)
 	}
 	b.applyDynamicBrokerConfigsLocked()
 	return nil

@@ -175,6 +175,7 @@ func (b *Broker) reconcile(img *metadata.Image) {
 			continue
 		}
 		for i, r := range t.partitions {
+			b.forgetReplica(t.id, int32(i))
 			if r.p == nil {
 				os.RemoveAll(b.partitionDir(t.name, int32(i)))
 				continue
@@ -226,6 +227,9 @@ func (b *Broker) reconcile(img *metadata.Image) {
 			b.log.Info("topic opened", "topic", t.name, "id", t.id, "partitions", len(t.partitions))
 		}
 	}
+	// Roles before publishing: a new replica must not take produces as
+	// a single-node leader before it knows it is a follower.
+	b.applyRoles(img, next)
 	b.registry.Store(next)
 }
 

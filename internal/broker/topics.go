@@ -129,7 +129,7 @@ func (b *Broker) createTopics(specs []topicSpec, validateOnly bool) ([]createdTo
 		b.log.Error("creating topics: metadata append failed", "err", err)
 		for i := range errs {
 			if errs[i] == nil {
-				errs[i] = errorf(kerr.UnknownServerError, "metadata log: %v", err)
+				errs[i] = b.metadataAppendError(err)
 			}
 		}
 		return created, errs
@@ -153,7 +153,7 @@ func (b *Broker) planTopic(img *metadata.Image, spec topicSpec, collisions map[s
 		}
 		return nil, ct, errorf(kerr.InvalidTopicException, "Topic '%s' collides with existing topic: %s", spec.name, other)
 	}
-	live := int16(len(img.Brokers()))
+	live := b.placeableBrokers(img)
 	if live == 0 {
 		live = 1 // this broker, before it registered
 	}
@@ -220,11 +220,7 @@ func (b *Broker) planTopic(img *metadata.Image, spec topicSpec, collisions map[s
 // the first replica being the preferred leader. With one node every
 // partition is [nodeID].
 func (b *Broker) assignReplicas(n int32, rf int16) [][]int32 {
-	brokers := b.store.Image().Brokers()
-	ids := make([]int32, 0, len(brokers))
-	for _, br := range brokers {
-		ids = append(ids, br.NodeID)
-	}
+	ids := b.placementIDs(b.store.Image())
 	if len(ids) == 0 {
 		ids = []int32{b.nodeID()}
 	}
@@ -288,7 +284,7 @@ func (b *Broker) deleteTopic(name string, id metadata.TopicID) (string, metadata
 		return t.Name, t.ID, errorf(kerr.TopicDeletionDisabled, "Topic deletion is disabled (delete.topic.enable=false).")
 	}
 	if err := b.store.Append(&metadata.RemoveTopicRecord{ID: t.ID}); err != nil {
-		return t.Name, t.ID, errorf(kerr.UnknownServerError, "metadata log: %v", err)
+		return t.Name, t.ID, b.metadataAppendError(err)
 	}
 	b.reconcile(b.store.Image())
 	return t.Name, t.ID, nil
@@ -340,7 +336,7 @@ func (b *Broker) createPartitions(name string, total int32, assignment [][]int32
 		})
 	}
 	if err := b.store.Append(records...); err != nil {
-		return errorf(kerr.UnknownServerError, "metadata log: %v", err)
+		return b.metadataAppendError(err)
 	}
 	b.reconcile(b.store.Image())
 	return nil
@@ -392,7 +388,7 @@ func (b *Broker) setTopicConfigsLocked(name string, change func(cur map[string]s
 		return nil
 	}
 	if err := b.store.Append(records...); err != nil {
-		return errorf(kerr.UnknownServerError, "metadata log: %v", err)
+		return b.metadataAppendError(err)
 	}
 	b.reconcile(b.store.Image())
 	return nil
