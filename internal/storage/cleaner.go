@@ -84,6 +84,11 @@ const (
 	maxTrackedProducers = 1 << 16
 	// cleanerIOChunk is the read and write unit of a pass.
 	cleanerIOChunk = 1 << 20
+	// cleanerMaxDecompressedBytes bounds one batch's records in memory.
+	// The produce path refuses batches that inflate beyond the same
+	// bound, so only a batch from elsewhere (bad bytes on disk) exceeds
+	// it; it is left as it is, never parsed.
+	cleanerMaxDecompressedBytes = 128 << 20
 )
 
 // errSwapAbandoned: the segments of a group changed during its cleaning.
@@ -379,7 +384,10 @@ func (p *cleanPass) mapSegment(ctx context.Context, s *segment) error {
 		if h.Control() {
 			return nil
 		}
-		if err := p.it.Reset(batch, 0); err != nil {
+		if err := p.it.Reset(batch, cleanerMaxDecompressedBytes); err != nil {
+			if errors.Is(err, record.ErrTooLarge) {
+				return nil // kept as is by retain
+			}
 			return p.corrupt(s, h, err)
 		}
 		for r, ok := p.it.Next(); ok; r, ok = p.it.Next() {
@@ -483,7 +491,11 @@ func (p *cleanPass) retain(s *segment, h record.Header, batch []byte, tombstones
 		p.out = append(p.out, batch...)
 		return int(h.RecordCount), nil
 	}
-	if err := p.it.Reset(batch, 0); err != nil {
+	if err := p.it.Reset(batch, cleanerMaxDecompressedBytes); err != nil {
+		if errors.Is(err, record.ErrTooLarge) {
+			p.out = append(p.out, batch...)
+			return int(h.RecordCount), nil
+		}
 		return 0, p.corrupt(s, h, err)
 	}
 	p.kept = p.kept[:0]
