@@ -76,3 +76,42 @@ func TestConfluentKafkaPython(t *testing.T) {
 		t.Fatalf("check did not finish:\n%s", out)
 	}
 }
+
+// TestKcatBalancedConsumer runs librdkafka's balanced consumer (kcat -G):
+// it joins a group, gets every partition, reads everything, commits; a
+// second run of the same group resumes after the committed offsets and
+// reads only what was produced since.
+func TestKcatBalancedConsumer(t *testing.T) {
+	requireTool(t, "kcat", "-V")
+	b := testbroker.Start(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
+	const topic, group = "kcat-group", "kcat-g"
+	createTopic(t, b, topic, 3)
+	produce := func(from, to int) {
+		var in strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&in, "k%d:v%d\n", i, i)
+		}
+		run(t, in.String(), "kcat", "-b", b.Addr, "-t", topic, "-P", "-K", ":")
+	}
+	consume := func(want int) []string {
+		// -e exits once every assigned partition is at its end; -c bounds it.
+		out := run(t, "", "kcat", "-b", b.Addr, "-G", group, "-X", "auto.offset.reset=earliest",
+			"-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100", "-e", "-c", fmt.Sprint(want), "-f", "%s\n", topic)
+		return strings.Fields(out)
+	}
+	produce(0, 30)
+	if got := consume(30); len(got) != 30 {
+		t.Fatalf("first run read %d records, want 30: %v", len(got), got)
+	}
+	produce(30, 40)
+	got := consume(10)
+	if len(got) != 10 {
+		t.Fatalf("second run read %d records, want the 10 new ones: %v", len(got), got)
+	}
+	for _, v := range got {
+		var n int
+		if _, err := fmt.Sscanf(v, "v%d", &n); err != nil || n < 30 {
+			t.Fatalf("second run re-read %q: committed offsets were not resumed", v)
+		}
+	}
+}
