@@ -121,11 +121,16 @@ func (c *logCleaner) pick(now time.Time) (string, *partition.Partition) {
 		}
 		return true
 	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for l, until := range c.failedUntil { // deleted partitions included
+		if !now.Before(until) {
+			delete(c.failedUntil, l)
+		}
+	}
 	if best == nil {
 		return "", nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.inProgress[best.Log] { // another thread claimed it meanwhile
 		return "", nil
 	}

@@ -171,7 +171,10 @@ func (p *cleanPass) cleanGroup(ctx context.Context, group []*segment, next *segm
 		if errors.Is(err, errSwapAbandoned) {
 			return nil // the next pass cleans what is there then
 		}
-		committed = true // the swap file is there: Open completes it
+		// The swap file may be there: Open completes it. ns was not
+		// published, so its descriptor is still ours.
+		committed = true
+		f.Close()
 		return err
 	}
 	committed = true
