@@ -1,96 +1,22 @@
 package compat
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gregor-log/gregor/internal/broker"
-	"github.com/gregor-log/gregor/internal/config"
+	"github.com/gregor-log/gregor/internal/testbroker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// The kill -9 test runs the broker in a child process (this test binary,
-// re-executed) so it can be killed for real, mid-write.
-const childEnv = "GREGOR_COMPAT_CHILD_DIR"
-
-// TestMain turns the test binary into a bare broker when childEnv is set:
-// it serves the given data directory on a random port, prints the address
-// on stdout, and runs until it is killed.
+// TestMain lets the kill -9 test re-execute this binary as a broker.
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		os.Exit(runChildBroker(dir))
-	}
+	testbroker.ServeChildIfAsked()
 	os.Exit(m.Run())
-}
-
-func runChildBroker(dir string) int {
-	cfg := config.Default()
-	for k, v := range map[string]string{"log.dirs": dir, "listeners": "PLAINTEXT://127.0.0.1:0", "admin.listener": ""} {
-		if err := cfg.Set(k, v); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-	}
-	b, err := broker.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := b.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	fmt.Printf("listening %s\n", b.Addrs()[0])
-	<-ctx.Done()
-	if err := b.Close(); err != nil {
-		return 1
-	}
-	return 0
-}
-
-// startChild starts a child broker on dir and returns it with its address.
-func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return cmd, a
-	case <-time.After(30 * time.Second):
-		t.Fatal("child broker did not report its address")
-		return nil, ""
-	}
 }
 
 // TestKill9DuringAcksAllProduce kills the broker with SIGKILL while an
@@ -102,7 +28,8 @@ func TestKill9DuringAcksAllProduce(t *testing.T) {
 	const topic = "crash"
 	for round := range 3 {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
-			child, addr := startChild(t, dir)
+			child := testbroker.StartProcess(t, dir)
+			addr := child.Addr
 			cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()),
 				kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic(topic),
 				kgo.RecordRetries(2), kgo.ProduceRequestTimeout(5*time.Second))
@@ -142,10 +69,7 @@ func TestKill9DuringAcksAllProduce(t *testing.T) {
 			case <-time.After(60 * time.Second):
 				t.Fatal("fewer than 2000 acknowledgements in 60 s")
 			}
-			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			child.Wait()
+			child.Kill(t)
 			cancel()
 			wg.Wait()
 			cl.Close()
@@ -157,7 +81,7 @@ func TestKill9DuringAcksAllProduce(t *testing.T) {
 			}
 			mu.Unlock()
 
-			_, addr = startChild(t, dir)
+			addr = testbroker.StartProcess(t, dir).Addr
 			checkLog(t, addr, topic, snapshot)
 		})
 	}
