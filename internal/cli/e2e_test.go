@@ -26,6 +26,7 @@ func TestTopicLifecycle(t *testing.T) {
 	// Records in partition 1 only, so that offsets are known.
 	h.ok("a\nb\nc\nd\n", "produce", "orders", "-p", "1")
 	golden(t, "topic_describe", h.ok("", "topic", "describe", "orders"))
+	golden(t, "topic_describe_defaults", h.ok("", "topic", "describe", "fresh"))
 
 	golden(t, "topic_alter_config", h.ok("", "topic", "alter-config", "orders", "--set", "retention.ms=60000", "--set", "cleanup.policy=compact"))
 	desc := h.ok("", "topic", "describe", "orders")

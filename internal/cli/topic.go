@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -267,15 +268,21 @@ func (a *app) printTopic(d kadm.TopicDetail, configs []kadm.Config, offsets map[
 
 	fmt.Fprintln(a.stdout)
 	sort.Slice(configs, func(i, j int) bool { return configs[i].Key < configs[j].Key })
-	t = newTable(a.stdout, "CONFIG", "VALUE", "SOURCE")
-	for _, c := range configs {
-		if !all && c.Source == kmsg.ConfigSourceDefaultConfig {
-			continue
-		}
-		t.row(c.Key, configValue(c), c.Source.String())
+	shown := configs
+	if !all {
+		shown = slices.DeleteFunc(slices.Clone(configs), func(c kadm.Config) bool { return c.Source == kmsg.ConfigSourceDefaultConfig })
 	}
-	if err := t.flush(); err != nil {
-		return err
+	if len(shown) == 0 {
+		// An empty table would read as a failure to fetch them.
+		fmt.Fprintln(a.stdout, "Every config has its default value (--all-configs lists them).")
+	} else {
+		t = newTable(a.stdout, "CONFIG", "VALUE", "SOURCE")
+		for _, c := range shown {
+			t.row(c.Key, configValue(c), c.Source.String())
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
 	}
 
 	fmt.Fprintln(a.stdout)
