@@ -102,9 +102,14 @@ func (l *Log) ApplyRetention(now time.Time, upTo int64) (int, error) {
 // expiredSegments returns how many of the oldest segments retention
 // deletes.
 func (l *Log) expiredSegments(segs []*segment, cfg *Config, now time.Time, upTo int64) (int, error) {
+	// Sizes are needed for retention.bytes, and for the last segment
+	// (an empty active segment never goes); only then stat the files.
 	sizes := make([]int64, len(segs))
 	var total int64
 	for i, s := range segs {
+		if cfg.RetentionBytes < 0 && i < len(segs)-1 {
+			continue
+		}
 		sz, err := s.sizeOnDisk()
 		if err != nil {
 			return 0, err

@@ -1,10 +1,14 @@
 package storage
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
+
+	"github.com/gregor-log/gregor/internal/record"
 )
 
 // retentionLog appends 20 batches of 5 records with timestamps 1000*i
@@ -154,5 +158,53 @@ func TestRetentionHeldSlice(t *testing.T) {
 	}
 	if _, err := held.File.ReadAt(make([]byte, 1), held.Pos); err == nil {
 		t.Fatal("retired descriptor still open after the delay")
+	}
+}
+
+// TestRetentionWithCompaction: cleanup.policy=compact,delete both
+// deletes expired segments and compacts the rest.
+func TestRetentionWithCompaction(t *testing.T) {
+	cfg := compactConfig()
+	cfg.CleanupDelete, cfg.RetentionMs, cfg.RetentionBytes = true, time.Second, -1
+	l := mustOpen(t, t.TempDir(), cfg)
+	defer l.Close()
+	for i := 0; i < 200; i++ {
+		ts := int64(i) // the first half is old, the second half recent
+		if i >= 100 {
+			ts = 1e9
+		}
+		mustAppend(t, l, keyedBatch(t, record.CodecNone, ts, []kv{{key: fmt.Sprintf("k%d", i%10), value: strp(fmt.Sprint(i))}}), leader(0))
+	}
+	roll(t, l)
+	if n, err := l.ApplyRetention(time.UnixMilli(1e9), math.MaxInt64); err != nil || n == 0 {
+		t.Fatalf("ApplyRetention: %d, %v", n, err)
+	}
+	start := l.LogStartOffset()
+	if start == 0 || start > 100 {
+		t.Fatalf("log start %d", start)
+	}
+	if _, err := l.Clean(context.Background(), time.UnixMilli(1e9), CleanOptions{UpTo: math.MaxInt64}); err != nil {
+		t.Fatal(err)
+	}
+	got := readRecords(t, l)
+	if len(got) != 10 || got[0].offset != 190 {
+		t.Fatalf("after retention and compaction: %v", got)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	if NewThrottle(0) != nil || NewThrottle(math.MaxInt64) != nil {
+		t.Fatal("no limit should be a nil Throttle")
+	}
+	var none *Throttle
+	if err := none.Wait(context.Background(), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	// A budget of one byte a second: a kilobyte waits until the context
+	// ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := NewThrottle(1).Wait(ctx, 1000); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v", err)
 	}
 }
