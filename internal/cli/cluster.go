@@ -256,9 +256,13 @@ func (a *app) clusterConfigSetCommand() *cobra.Command {
 		Use:   "set KEY=VALUE... [--delete KEY]",
 		Short: "Change broker configs (IncrementalAlterConfigs)",
 		Long: `Set or reset dynamic broker configs, for every broker (the cluster-wide
-default) or, with --node, for one.`,
+default) or, with --node, for one. On Gregor the dynamic ones are the
+defaults of topic configs (log.retention.ms, log.segment.bytes,
+message.max.bytes, log.cleanup.policy, ...): a change applies at once to
+every topic without its own override and survives restarts. Other broker
+configs are refused; set them in the config file and restart.`,
 		Example: `  gregor cluster config set log.retention.ms=86400000
-  gregor cluster config set --node 1 log.cleaner.threads=2
+  gregor cluster config set --node 1 log.segment.bytes=536870912
   gregor cluster config set --delete log.retention.ms`,
 		Args: cobra.ArbitraryArgs,
 		RunE: action(func(cmd *cobra.Command, sets []string) error {
