@@ -370,11 +370,14 @@ func (p *cleanPass) noteProducer(h *record.Header) {
 	if h.ProducerID < 0 || p.producersOverflow {
 		return
 	}
-	if _, ok := p.lastBatch[h.ProducerID]; !ok && len(p.lastBatch) >= maxTrackedProducers {
+	last, ok := p.lastBatch[h.ProducerID]
+	if !ok && len(p.lastBatch) >= maxTrackedProducers {
 		p.producersOverflow = true
 		return
 	}
-	p.lastBatch[h.ProducerID] = h.BaseOffset
+	if !ok || h.BaseOffset > last { // segments are not visited in order
+		p.lastBatch[h.ProducerID] = h.BaseOffset
+	}
 }
 
 // mapSegment adds the keys of a dirty segment to the key map.
@@ -508,11 +511,13 @@ func (p *cleanPass) retain(s *segment, h record.Header, batch []byte, tombstones
 		return 0, p.corrupt(s, h, err)
 	}
 	switch {
+	case len(p.kept) == 0 && !p.keepEmpty(&h):
+		// Also an empty batch kept by an earlier pass whose producer
+		// has written since.
+		return 0, nil
 	case len(p.kept) == int(h.RecordCount):
 		p.out = append(p.out, batch...)
 		return len(p.kept), nil
-	case len(p.kept) == 0 && !p.keepEmpty(&h):
-		return 0, nil
 	}
 	b := &p.builder
 	b.BaseOffset = h.BaseOffset

@@ -336,6 +336,19 @@ func TestCleanKeepsProducerState(t *testing.T) {
 	if fmt.Sprint(got) != "[2:c=1 5:a=3 6:b=3]" {
 		t.Fatalf("records %v", got)
 	}
+	// Once the producer writes again, its old empty batch goes.
+	mustAppend(t, l, idem(5, []kv{{key: "d", value: strp("1")}}), leader(0))
+	roll(t, l)
+	if _, err := l.Clean(context.Background(), time.Unix(0, 0), CleanOptions{UpTo: math.MaxInt64}); err != nil {
+		t.Fatal(err)
+	}
+	for b := readAll(t, l, 0); len(b) > 0; {
+		h, _ := record.ReadHeader(b)
+		if h.RecordCount == 0 {
+			t.Fatalf("empty batch at %d kept after its producer wrote again", h.BaseOffset)
+		}
+		b = b[h.Size():]
+	}
 }
 
 // crashAt makes a cleaning pass fail at its n-th step, as a crash would.
