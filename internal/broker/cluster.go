@@ -179,6 +179,8 @@ func (b *Broker) followImages(stop <-chan struct{}) {
 		changed := b.store.Changed()
 		b.controlMu.Lock()
 		b.reconcile(b.store.Image())
+		// Dynamic broker configs another node recorded (configs.go).
+		b.applyDynamicBrokerConfigsLocked()
 		b.controlMu.Unlock()
 		select {
 		case <-stop:

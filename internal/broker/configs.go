@@ -120,8 +120,15 @@ func (b *Broker) alterBrokerConfigsLocked(resource string, change func(cur map[s
 // without their own override follow the new defaults at once. The caller
 // holds controlMu (reconcile, which also computes settings, runs under it
 // too).
+//
+// It does nothing when they did not change, so a node following the
+// metadata log may call it after every image.
 func (b *Broker) applyDynamicBrokerConfigsLocked() {
-	b.cfg.SetDynamic(b.dynamicBrokerConfigs(b.store.Image()))
+	next, cur := b.dynamicBrokerConfigs(b.store.Image()), b.cfg.Dynamic()
+	if maps.Equal(next.Node, cur.Node) && maps.Equal(next.Cluster, cur.Cluster) {
+		return
+	}
+	b.cfg.SetDynamic(next)
 	for _, t := range b.currentRegistry().byName {
 		pcfg, err := b.partitionConfig(t.configs)
 		if err != nil {
