@@ -12,8 +12,8 @@ import (
 
 	"github.com/gregor-log/gregor/internal/clustertest"
 	"github.com/gregor-log/gregor/internal/metadata"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A three-node cluster with a real client: a topic with three replicas
@@ -139,4 +139,56 @@ func waitIdenticalLogs(t *testing.T, c *clustertest.Cluster, topic string) {
 	})
 }
 
-var _ = kadm.NewClient
+// The partition's leader is also the active controller: killing it needs
+// a new controller (Raft election) before a new partition leader, and no
+// acknowledged record is lost.
+func TestClusterControllerLeaderFailover(t *testing.T) {
+	c := clustertest.Start(t, 3, nil)
+	c.WaitForBrokers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	ctl := seedRequest(t, c.Nodes[0].Addr, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse).ControllerID
+	replicas := []int32{ctl}
+	for _, n := range c.Nodes {
+		if n.ID != ctl {
+			replicas = append(replicas, n.ID)
+		}
+	}
+	const topic = "led-by-the-controller"
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, replicas
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	minISR := "2"
+	cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+	cfg.Name, cfg.Value = "min.insync.replicas", &minISR
+	rt.Configs = append(rt.Configs, cfg)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, c.Client(t))
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics: %v / %v", err, resp)
+	}
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return len(p.ISR) == 3 && p.Leader == ctl })
+
+	acked := map[int64]string{}
+	produce := func(cl *kgo.Client, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			v := fmt.Sprintf("record-%d", i)
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
+			if err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+			acked[r.Offset] = v
+		}
+	}
+	produce(c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks())), 0, 30)
+	c.Node(ctl).Close()
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return p.Leader > 0 && p.Leader != ctl })
+	produce(c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100)), 30, 60)
+	checkAcked(t, c, topic, acked)
+	waitIdenticalLogs(t, c, topic)
+}

@@ -147,6 +147,7 @@ cluster: topics, producing, consuming, consumer groups and cluster state.`,
 		a.clusterCommand(),
 		a.profileCommand(),
 		a.benchCommand(),
+		a.devCommand(),
 		a.completionCommand(),
 	)
 	return root

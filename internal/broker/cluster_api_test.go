@@ -1,0 +1,88 @@
+package broker_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gregor-log/gregor/internal/clustertest"
+	"github.com/gregor-log/gregor/internal/testbroker"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// clusterOnlyAPIs are served only with controller voters configured.
+var clusterOnlyAPIs = []int16{int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
+
+// seedRequest sends req to the broker at addr itself (not routed by the
+// client to a leader or the controller).
+func seedRequest(t *testing.T, addr string, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatalf("%T: %v", req, err)
+	}
+	return resp
+}
+
+func advertised(t *testing.T, addr string) []int16 {
+	resp := seedRequest(t, addr, kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse)
+	var keys []int16
+	for _, k := range resp.ApiKeys {
+		keys = append(keys, k.ApiKey)
+	}
+	return keys
+}
+
+// A single node neither advertises nor serves the cluster's APIs; a
+// clustered node advertises them.
+func TestClusterAPIsOnlyInACluster(t *testing.T) {
+	single := testbroker.Start(t, nil)
+	for _, k := range clusterOnlyAPIs {
+		if slices.Contains(advertised(t, single.Addr), k) {
+			t.Errorf("a single node advertises %s", kmsg.NameForKey(k))
+		}
+	}
+	c := clustertest.Start(t, 3, nil)
+	c.WaitForBrokers(t, 3)
+	for _, k := range clusterOnlyAPIs {
+		if !slices.Contains(advertised(t, c.Nodes[0].Addr), k) {
+			t.Errorf("a clustered node does not advertise %s", kmsg.NameForKey(k))
+		}
+	}
+
+	// Metadata names the active controller on every node, and a node
+	// that is not the controller refuses CreateTopics with NOT_CONTROLLER.
+	md := seedRequest(t, c.Nodes[0].Addr, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
+	ctl := md.ControllerID
+	if c.Node(ctl) == nil {
+		t.Fatalf("Metadata names controller %d, not a node of the cluster", ctl)
+	}
+	for _, n := range c.Nodes {
+		if n.ID == ctl {
+			continue
+		}
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "elsewhere", 1, 1
+		req.Topics = append(req.Topics, rt)
+		resp := seedRequest(t, n.Addr, req).(*kmsg.CreateTopicsResponse)
+		if got := resp.Topics[0].ErrorCode; got != kerr.NotController.Code {
+			t.Errorf("CreateTopics on node %d (controller %d): error %v, want NOT_CONTROLLER", n.ID, ctl, kerr.ErrorForCode(got))
+		}
+		hb := kmsg.NewPtrBrokerHeartbeatRequest()
+		hb.BrokerID, hb.BrokerEpoch = n.ID, 1
+		if got := seedRequest(t, n.Addr, hb).(*kmsg.BrokerHeartbeatResponse).ErrorCode; got != kerr.NotController.Code {
+			t.Errorf("BrokerHeartbeat on node %d: error %v, want NOT_CONTROLLER", n.ID, kerr.ErrorForCode(got))
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// The dev noun: helpers for working on Gregor and on applications against
+// it. "dev cluster" runs a local multi-node cluster, one serve process per
+// node, all of them controller voters on loopback.
+
+type devClusterOptions struct {
+	nodes    int
+	dataDir  string
+	logLevel string
+}
+
+// maxDevNodes bounds dev cluster: the quorum has at most five voters.
+const maxDevNodes = 5
+
+func (a *app) devCommand() *cobra.Command {
+	var o devClusterOptions
+	cluster := &cobra.Command{
+		Use:   "cluster",
+		Short: "Run a local multi-node cluster (one process per node)",
+		Long: `Run a local cluster of --nodes brokers on loopback, each a "gregor serve"
+process of this binary with its own data directory, random free ports and
+every node a controller voter. The bootstrap address is printed once the
+nodes are started; each node's log is written to node-<id>.log in the data
+directory. Ctrl-C (SIGINT) or SIGTERM stops every node.
+
+Without --data-dir the data lives in a temporary directory removed on exit.`,
+		Example: `  gregor dev cluster --nodes 3
+  gregor dev cluster --nodes 5 --data-dir ./cluster-data`,
+		Args: exactArgs(),
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			return a.devCluster(cmd.Context(), &o)
+		}),
+	}
+	fs := cluster.Flags()
+	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes (1 to 5)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the nodes' data (default: a temporary one, removed on exit)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "the nodes' log level: debug, info, warn or error")
+	return newGroup("dev", "Development helpers (a local multi-node cluster)", "  gregor dev cluster --nodes 3", cluster)
+}
+
+// devNode is one serve process of the dev cluster.
+type devNode struct {
+	id   int
+	addr string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+func (a *app) devCluster(ctx context.Context, o *devClusterOptions) error {
+	if o.nodes < 1 || o.nodes > maxDevNodes {
+		return usageErrorf("--nodes must be between 1 and %d, got %d", maxDevNodes, o.nodes)
+	}
+	if _, err := parseLogLevel(o.logLevel); err != nil {
+		return usageErrorf("%v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("dev cluster: finding this binary: %w", err)
+	}
+	dir := o.dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "gregor-dev-cluster-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	ports, err := devFreePorts(2 * o.nodes)
+	if err != nil {
+		return err
+	}
+	voters := make([]string, o.nodes)
+	for i := range o.nodes {
+		voters[i] = fmt.Sprintf("%d@%s", i+1, ports[o.nodes+i])
+	}
+	var nodes []*devNode
+	defer func() { stopDevNodes(nodes) }()
+	for i := range o.nodes {
+		n := &devNode{id: i + 1, addr: ports[i], done: make(chan error, 1)}
+		nodeDir := filepath.Join(dir, "node-"+strconv.Itoa(n.id))
+		if n.log, err = os.OpenFile(filepath.Join(dir, "node-"+strconv.Itoa(n.id)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			return err
+		}
+		n.cmd = exec.Command(exe, "serve",
+			"--node-id", strconv.Itoa(n.id),
+			"--listeners", "PLAINTEXT://"+n.addr,
+			"--data-dir", nodeDir,
+			"--admin-listener", "",
+			"--controller-voters", strings.Join(voters, ","),
+			"--controller-listener", ports[o.nodes+i],
+			"--log-level", o.logLevel,
+		)
+		n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+		if err := n.cmd.Start(); err != nil {
+			n.log.Close()
+			return fmt.Errorf("dev cluster: starting node %d: %w", n.id, err)
+		}
+		go func() { n.done <- n.cmd.Wait() }()
+		nodes = append(nodes, n)
+	}
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.addr
+		fmt.Fprintf(a.stdout, "node %d: %s (pid %d, log %s)\n", n.id, n.addr, n.cmd.Process.Pid, n.log.Name())
+	}
+	fmt.Fprintf(a.stdout, "bootstrap: %s\n", strings.Join(addrs, ","))
+	fmt.Fprintf(a.stdout, "data: %s\nCtrl-C stops the cluster.\n", dir)
+
+	// Run until interrupted. A node that exits (or is killed to try
+	// failover) is reported and the others keep running; when none is
+	// left, the command fails.
+	exited := make(chan string, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			err := <-n.done
+			n.done <- err // kept for stopDevNodes
+			exited <- fmt.Sprintf("node %d exited: %v (see %s)", n.id, err, n.log.Name())
+		}()
+	}
+	for running := len(nodes); running > 0; running-- {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(a.stdout, "stopping the cluster")
+			return nil
+		case msg := <-exited:
+			fmt.Fprintln(a.stderr, msg)
+		}
+	}
+	return errors.New("dev cluster: every node exited")
+}
+
+// devStopTimeout is how long a node has to shut down cleanly after
+// SIGTERM before it is killed.
+const devStopTimeout = 15 * time.Second
+
+// stopDevNodes sends SIGTERM to every node still running, waits for them
+// (killing those that outlive devStopTimeout) and closes their logs.
+func stopDevNodes(nodes []*devNode) {
+	for _, n := range nodes {
+		n.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	deadline := time.After(devStopTimeout)
+	for _, n := range nodes {
+		select {
+		case <-n.done:
+		case <-deadline:
+			n.cmd.Process.Kill()
+			<-n.done
+		}
+		n.log.Close()
+	}
+}
+
+// devFreePorts returns n loopback host:ports that were free a moment ago
+// (every node must know every Raft address before any starts).
+func devFreePorts(n int) ([]string, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	out := make([]string, n)
+	for i := range out {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("dev cluster: %w", err)
+		}
+		lns = append(lns, ln)
+		out[i] = ln.Addr().String()
+	}
+	return out, nil
+}
