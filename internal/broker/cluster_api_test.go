@@ -2,19 +2,21 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/clustertest"
 	"github.com/gregor-log/gregor/internal/testbroker"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // clusterOnlyAPIs are served only with controller voters configured.
-var clusterOnlyAPIs = []int16{int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
+var clusterOnlyAPIs = []int16{int16(kmsg.ElectLeaders), int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
 
 // seedRequest sends req to the broker at addr itself (not routed by the
 // client to a leader or the controller).
@@ -83,6 +85,27 @@ func TestClusterAPIsOnlyInACluster(t *testing.T) {
 		hb.BrokerID, hb.BrokerEpoch = n.ID, 1
 		if got := seedRequest(t, n.Addr, hb).(*kmsg.BrokerHeartbeatResponse).ErrorCode; got != kerr.NotController.Code {
 			t.Errorf("BrokerHeartbeat on node %d: error %v, want NOT_CONTROLLER", n.ID, kerr.ErrorForCode(got))
+		}
+	}
+
+	// ElectLeaders reaches the controller: the preferred replica already
+	// leads a new topic, so no election is needed.
+	adm := c.Admin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "elect"); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitFor(t, 30*time.Second, "topic elect", func() bool { _, ok := c.Image().Topic("elect"); return ok })
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"elect": {0: {}, 1: {}}})
+	if err != nil {
+		t.Fatalf("ElectLeaders: %v", err)
+	}
+	for _, ps := range res {
+		for p, r := range ps {
+			if !errors.Is(r.Err, kerr.ElectionNotNeeded) {
+				t.Errorf("ElectLeaders elect-%d: %v, want ELECTION_NOT_NEEDED", p, r.Err)
+			}
 		}
 	}
 }
