@@ -1,14 +1,20 @@
-package replication
+package replication_test
+
+// An external test package: it starts a real broker (testbroker), and the
+// broker imports this package to follow leaders in a cluster.
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/partition"
+	"github.com/gregor-log/gregor/internal/replication"
+	"github.com/gregor-log/gregor/internal/storage"
 	"github.com/gregor-log/gregor/internal/testbroker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -62,9 +68,9 @@ func TestFollowerOfTestbroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fcl.Close()
-	f := New(Config{ReplicaID: leader + 100, MaxWait: 100 * time.Millisecond, Backoff: 20 * time.Millisecond}, NewKgoClient(fcl, leader))
+	f := replication.New(replication.Config{ReplicaID: leader + 100, MaxWait: 100 * time.Millisecond, Backoff: 20 * time.Millisecond}, replication.NewKgoClient(fcl, leader))
 	defer f.Close()
-	f.Add(TopicPartition{Topic: "replicated", TopicID: td.ID, Partition: 0}, p, 0)
+	f.Add(replication.TopicPartition{Topic: "replicated", TopicID: td.ID, Partition: 0}, p, 0)
 
 	waitUntil(t, "the follower to copy 50 records", func() bool { return p.LogEndOffset() == 50 })
 	produceN(50, 30) // while following: the long poll wakes on appends
@@ -84,9 +90,46 @@ func TestFollowerOfTestbroker(t *testing.T) {
 	if err := p2.BecomeFollower(0, leader); err != nil {
 		t.Fatal(err)
 	}
-	f.Add(TopicPartition{Topic: "replicated", Partition: 0}, p2, 0)
+	f.Add(replication.TopicPartition{Topic: "replicated", Partition: 0}, p2, 0)
 	waitUntil(t, "the second follower", func() bool { return p2.LogEndOffset() == 80 })
 	if x, y := segmentBytes(t, leaderDir), segmentBytes(t, dir2); !bytes.Equal(x, y) {
 		t.Fatal("second follower's log differs")
 	}
+}
+
+// The helpers of the internal tests, which an external package cannot see.
+
+func testPartitionConfig() partition.Config {
+	return partition.Config{Storage: storage.Config{SegmentBytes: 1 << 20, FlushMessages: 1}}
+}
+
+// waitUntil polls cond until it holds, failing the test at the deadline.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// segmentBytes returns the contents of every .log file of a partition
+// directory, in order.
+func segmentBytes(t testing.TB, dir string) []byte {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
 }
