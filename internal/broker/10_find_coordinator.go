@@ -48,7 +48,10 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 	switch keyType {
 	case coordinatorGroup:
 	case coordinatorTransaction:
-		return fail(kerr.CoordinatorNotAvailable.Code, "transactions are not supported by this broker yet")
+		// Not COORDINATOR_NOT_AVAILABLE: clients retry that forever, so a
+		// transactional producer would hang instead of failing. This is the
+		// fatal code InitProducerId answers for a transactional id too.
+		return fail(kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not supported by this broker yet")
 	default:
 		return fail(kerr.InvalidRequest.Code, "unknown coordinator type")
 	}
