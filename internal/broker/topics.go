@@ -283,6 +283,12 @@ func (b *Broker) deleteTopic(name string, id metadata.TopicID) (string, metadata
 	if !b.cfg.DeleteTopicEnable {
 		return t.Name, t.ID, errorf(kerr.TopicDeletionDisabled, "Topic deletion is disabled (delete.topic.enable=false).")
 	}
+	if isInternalTopic(t.Name) {
+		// Deleting __consumer_offsets would drop every group's committed
+		// offsets under a running coordinator; Kafka's tools refuse it, and
+		// Gregor refuses it for every client.
+		return t.Name, t.ID, errorf(kerr.InvalidTopicException, "Internal topics cannot be deleted.")
+	}
 	if err := b.store.Append(&metadata.RemoveTopicRecord{ID: t.ID}); err != nil {
 		return t.Name, t.ID, b.metadataAppendError(err)
 	}

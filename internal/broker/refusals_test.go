@@ -30,3 +30,27 @@ func TestTransactionalProducerRefusedFast(t *testing.T) {
 		t.Fatalf("got %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
 	}
 }
+
+// Deleting __consumer_offsets under a running coordinator would lose every
+// group's offsets: the broker refuses it whatever the client.
+func TestInternalTopicNotDeletable(t *testing.T) {
+	b := testbroker.Start(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := b.Admin(t)
+	// A commit creates __consumer_offsets.
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	cl := b.Client(t, kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"))
+	if err := cl.CommitRecords(ctx, &kgo.Record{Topic: "t", Partition: 0, Offset: 0}); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	resp, err := adm.DeleteTopics(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp["__consumer_offsets"]; !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete __consumer_offsets: got %v, want INVALID_TOPIC_EXCEPTION", r.Err)
+	}
+}
