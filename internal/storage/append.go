@@ -17,19 +17,34 @@ import (
 // AssignOffsets is set: the caller's buffer is modified. Nothing is written
 // unless every batch passes the framing and offset checks.
 func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
-	l.writeMu.Lock()
-	res, flush, err := l.appendLocked(batches, opts)
-	l.writeMu.Unlock()
+	res, flush, err := l.AppendUnflushed(batches, opts)
 	if err != nil {
 		return AppendResult{}, err
 	}
 	if flush {
-		if err := l.flushTo(res.LastOffset + 1); err != nil {
+		if err := l.FlushTo(res.LastOffset + 1); err != nil {
 			return AppendResult{}, err
 		}
 	}
 	return res, nil
 }
+
+// AppendUnflushed is Append without the wait: it writes the batches and
+// reports whether the flush policy wants them fsynced (FlushTo past
+// LastOffset) before they are acknowledged.
+func (l *Log) AppendUnflushed(batches []byte, opts AppendOptions) (AppendResult, bool, error) {
+	l.writeMu.Lock()
+	res, flush, err := l.appendLocked(batches, opts)
+	l.writeMu.Unlock()
+	if err != nil {
+		return AppendResult{}, false, err
+	}
+	return res, flush, nil
+}
+
+// FlushTo returns once every offset below target is fsynced (group
+// commit: one fsync serves every caller waiting when it starts).
+func (l *Log) FlushTo(target int64) error { return l.flushTo(target) }
 
 // appendLocked writes the batches and reports whether the flush policy
 // wants them fsynced before the append is acknowledged.

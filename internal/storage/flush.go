@@ -32,6 +32,11 @@ func (l *Log) flushTo(target int64) error {
 	if l.flushedOffset.Load() >= target {
 		return nil
 	}
+	if l.closed.Load() {
+		// Close fsyncs what it can (flushedOffset then covers it); what
+		// it did not cover must not be acknowledged as durable.
+		return ErrClosed
+	}
 	return l.flushLocked()
 }
 
