@@ -45,29 +45,87 @@ type ProduceResult struct {
 // timestamp is set to the broker's clock (the batches slice is modified in
 // place) and that time is returned.
 func (p *Partition) Produce(ctx context.Context, batches []byte, acks int16) (ProduceResult, error) {
-	res := ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	w, err := p.ProduceStart(batches, acks)
+	if err != nil {
+		return w.res, err
+	}
+	return w.Wait(ctx)
+}
+
+// PendingProduce is a produce whose batches are written but not yet
+// acknowledged: Wait makes them as durable as the flush policy asks and,
+// for acks=-1, waits for the high watermark.
+type PendingProduce struct {
+	p    *Partition
+	res  ProduceResult
+	a    appended
+	acks int16
+}
+
+// ProduceStart is Produce without the waits: it validates and writes the
+// batches (same checks, same errors) and returns before their fsync and
+// before the ISR has them; Wait does the rest. Nothing is acknowledged
+// until Wait returns.
+//
+// Why split: a connection's requests are answered in order, and a handler
+// that fsyncs inside Produce makes each pipelined request of a producer
+// (up to five for an idempotent one) pay an fsync of its own, one after
+// the other. A caller that writes request N+1 while request N waits in
+// Wait lets one fsync cover both, which after a slow fsync is the
+// difference between one more fsync and five.
+//
+// The next ProduceStart of the same idempotent producer may run before
+// Wait: its sequence checks see the state of the batches written here
+// (in memory only until the fsync), and a retry of these batches answered
+// as a duplicate waits for the same fsync in its own Wait.
+func (p *Partition) ProduceStart(batches []byte, acks int16) (*PendingProduce, error) {
+	w := &PendingProduce{p: p, acks: acks, res: ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}}
 	cfg := p.config()
 	nowMs := p.now().UnixMilli()
 	// Stateless validation (CRC, decompression) runs outside the append
 	// lock, so concurrent requests to one partition validate in parallel.
 	if err := validateBatches(batches, &cfg, nowMs); err != nil {
-		return res, err
+		return w, err
 	}
 	if acks == -1 {
 		// min.insync.replicas: refuse before writing anything.
 		if err := p.checkMinInsync(ErrNotEnoughReplicas); err != nil {
-			return res, err
+			return w, err
 		}
 	}
 	a, err := p.append(batches)
 	if err != nil {
-		return res, err
+		return w, err
 	}
-	res.BaseOffset = a.baseOffset
-	res.LogStartOffset = p.Log.LogStartOffset()
+	w.a = a
+	w.res.BaseOffset = a.baseOffset
 	if cfg.LogAppendTime {
-		res.LogAppendTime = a.appendTime
+		w.res.LogAppendTime = a.appendTime
 	}
+	return w, nil
+}
+
+// Wait completes a ProduceStart: it fsyncs (or waits for the fsync
+// covering) the written offsets when the flush policy asks, raises the
+// leader's log end for the high watermark, and for acks=-1 waits as
+// Produce does, with the same errors. ctx bounds only the high-watermark
+// wait. Call it once.
+func (w *PendingProduce) Wait(ctx context.Context) (ProduceResult, error) {
+	p, a, acks := w.p, w.a, w.acks
+	res := w.res
+	if a.flush {
+		if err := p.Log.FlushTo(a.lastOffset + 1); err != nil {
+			res.BaseOffset = -1
+			return res, err
+		}
+	}
+	// The data is as durable as the flush policy asks: on a single node
+	// that is the whole ISR. Waits may finish out of order; the high
+	// watermark only ever rises, and an fsync covers every byte written
+	// before it, so a later append being durable means the earlier ones
+	// are too.
+	p.appendedAsLeader(a.lastOffset + 1)
+	res.LogStartOffset = p.Log.LogStartOffset()
 	if acks == -1 {
 		// acks=all: the request is complete once every ISR member has the
 		// data, i.e. once the high watermark covers it. On a single node
@@ -184,6 +242,7 @@ type appended struct {
 	baseOffset int64 // offset of the request's first batch (original one if a duplicate)
 	lastOffset int64 // highest offset any batch of the request maps to
 	appendTime int64 // the first batch's max timestamp as written
+	flush      bool  // the flush policy wants the offsets up to lastOffset fsynced before the acknowledgement
 }
 
 // Offsets of batches checked but not yet written are not known: the log
@@ -230,7 +289,7 @@ func (p *Partition) appendPlain(batches []byte) (appended, error) {
 	if err != nil {
 		return appended{}, err
 	}
-	res, err := p.Log.Append(batches, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	res, flush, err := p.Log.AppendUnflushed(batches, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
 	if err != nil {
 		return appended{}, err
 	}
@@ -241,13 +300,7 @@ func (p *Partition) appendPlain(batches []byte) (appended, error) {
 		p.maybeSnapshotLocked()
 		p.appendMu.Unlock()
 	}
-	// Append returned, so the data is as durable as the flush policy asks:
-	// on a single node that is the whole ISR. Concurrent appends may
-	// return out of order; the high watermark only ever rises, and an
-	// fsync covers every byte written before it, so a later append being
-	// durable means the earlier ones are too.
-	p.appendedAsLeader(res.LastOffset + 1)
-	return appended{baseOffset: res.FirstOffset, lastOffset: res.LastOffset, appendTime: h.MaxTimestamp}, nil
+	return appended{baseOffset: res.FirstOffset, lastOffset: res.LastOffset, appendTime: h.MaxTimestamp, flush: flush}, nil
 }
 
 // appendScratch is the per-request working memory of appendIdempotent,
@@ -334,7 +387,10 @@ func (p *Partition) appendIdempotent(batches []byte) (appended, error) {
 	}
 	if nDuplicates == len(sc.duplicates) {
 		a.lastOffset = dupLast
-		return a, nil // every batch was written before: nothing to do
+		// Every batch was written before, maybe by a request still
+		// waiting for its fsync: this answer waits for the same.
+		a.flush = p.config().Storage.FlushMessages <= 1
+		return a, nil
 	}
 	toWrite := batches
 	if nDuplicates > 0 {
@@ -346,7 +402,7 @@ func (p *Partition) appendIdempotent(batches []byte) (appended, error) {
 
 	p.markInFlightLocked(sc, 1)
 	p.appendMu.Unlock()
-	res, err := p.Log.Append(toWrite, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	res, flush, err := p.Log.AppendUnflushed(toWrite, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
 	p.appendMu.Lock()
 	p.markInFlightLocked(sc, -1)
 	p.appendDone.Broadcast()
@@ -374,7 +430,7 @@ func (p *Partition) appendIdempotent(batches []byte) (appended, error) {
 	}
 	p.bytesSinceSnapshot.Add(int64(len(toWrite)))
 	p.maybeSnapshotLocked()
-	p.appendedAsLeader(res.LastOffset + 1)
+	a.flush = flush || (nDuplicates > 0 && p.config().Storage.FlushMessages <= 1)
 	return a, nil
 }
 
