@@ -22,12 +22,23 @@ import (
 // v5 (KIP-890 epoch bumps for transactions) is not advertised.
 func init() { register(kmsg.InitProducerID, 0, 4, handleInitProducerID) }
 
-func handleInitProducerID(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleInitProducerID(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	if b.clustered() {
+		// Unique across the cluster: blocks from the controller.
+		id, err := b.clusterProducerID(ctx)
+		if err != nil {
+			b.log.Warn("allocating a producer id from the controller", "err", err)
+			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch = id, 0
 		return resp, nil
 	}
 	ids, err := b.producerIDs()

@@ -53,6 +53,9 @@ type clusterState struct {
 	incarnation metadata.IncarnationID
 	// brokerEpoch is this broker's registration (0: not registered).
 	brokerEpoch atomic.Int64
+	// producerIDs is the block of producer ids the controller gave this
+	// broker (67_allocate_producer_ids.go).
+	producerIDs producerIDBlock
 
 	// ctl is the active controller's state machine, nil while this node
 	// is not the Raft leader. term is the Raft term it was made in: a new

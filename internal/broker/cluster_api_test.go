@@ -16,7 +16,7 @@ import (
 )
 
 // clusterOnlyAPIs are served only with controller voters configured.
-var clusterOnlyAPIs = []int16{int16(kmsg.ElectLeaders), int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
+var clusterOnlyAPIs = []int16{int16(kmsg.ElectLeaders), int16(kmsg.AllocateProducerIDs), int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
 
 // seedRequest sends req to the broker at addr itself (not routed by the
 // client to a leader or the controller).
@@ -85,6 +85,22 @@ func TestClusterAPIsOnlyInACluster(t *testing.T) {
 		hb.BrokerID, hb.BrokerEpoch = n.ID, 1
 		if got := seedRequest(t, n.Addr, hb).(*kmsg.BrokerHeartbeatResponse).ErrorCode; got != kerr.NotController.Code {
 			t.Errorf("BrokerHeartbeat on node %d: error %v, want NOT_CONTROLLER", n.ID, kerr.ErrorForCode(got))
+		}
+	}
+
+	// Producer ids are unique across the cluster: every broker takes its
+	// blocks from the controller.
+	seen := map[int64]int32{}
+	for range 2 {
+		for _, n := range c.Nodes {
+			resp := seedRequest(t, n.Addr, kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+			if resp.ErrorCode != 0 {
+				t.Fatalf("InitProducerID on node %d: %v", n.ID, kerr.ErrorForCode(resp.ErrorCode))
+			}
+			if other, dup := seen[resp.ProducerID]; dup {
+				t.Fatalf("producer id %d given by nodes %d and %d", resp.ProducerID, other, n.ID)
+			}
+			seen[resp.ProducerID] = n.ID
 		}
 	}
 
