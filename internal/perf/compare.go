@@ -329,6 +329,9 @@ func (r *runner) machine(ctx context.Context) error {
 		{"sequential write, fsync every 16 KiB", func() (Result, error) {
 			return DiskFsync(ctx, r.work, 16<<10, 64<<20, 3*time.Second)
 		}},
+		{"group commit, 1,000 records/s of 100 B, latency per record", func() (Result, error) {
+			return DiskGroupCommit(ctx, r.work, 1000, 100, 3*time.Second)
+		}},
 		{loopbackProbe, func() (Result, error) {
 			return LoopbackTCP(ctx, 4<<30, 3*time.Second)
 		}},
