@@ -283,6 +283,7 @@ func (b *Broker) Close() error {
 		b.lifecycle.Lock()
 		b.lifecycle.closed = true
 		b.lifecycle.Unlock()
+		b.controlledShutdown() // a cluster's leaderships move first
 		errs := []error{b.server.Close()}
 		close(b.stop)
 		b.background.Wait()

@@ -53,6 +53,8 @@ type clusterState struct {
 	incarnation metadata.IncarnationID
 	// brokerEpoch is this broker's registration (0: not registered).
 	brokerEpoch atomic.Int64
+	// shuttingDown makes heartbeats ask for a controlled shutdown.
+	shuttingDown atomic.Bool
 	// producerIDs is the block of producer ids the controller gave this
 	// broker (67_allocate_producer_ids.go).
 	producerIDs producerIDBlock
@@ -328,7 +330,7 @@ func (b *Broker) runHeartbeats(stop <-chan struct{}, advertised []metadata.Endpo
 		} else {
 			var fenced bool
 			fenced, err = b.heartbeat(ctx)
-			if fenced {
+			if fenced || b.cluster.shuttingDown.Load() {
 				wait = min(wait, fastInterval)
 			}
 		}
@@ -386,7 +388,7 @@ func (b *Broker) register(ctx context.Context, advertised []metadata.Endpoint) e
 // next round register again.
 func (b *Broker) heartbeat(ctx context.Context) (bool, error) {
 	hb := metadata.BrokerHeartbeat{NodeID: b.nodeID(), BrokerEpoch: b.cluster.brokerEpoch.Load(),
-		CurrentMetadataOffset: b.store.Image().Offset}
+		CurrentMetadataOffset: b.store.Image().Offset, WantShutDown: b.cluster.shuttingDown.Load()}
 	var res metadata.BrokerHeartbeatResult
 	var err error
 	if b.cluster.quorum.IsLeader() {
@@ -398,6 +400,7 @@ func (b *Broker) heartbeat(ctx context.Context) (bool, error) {
 	} else {
 		req := kmsg.NewPtrBrokerHeartbeatRequest()
 		req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset = hb.NodeID, hb.BrokerEpoch, hb.CurrentMetadataOffset
+		req.WantShutdown = hb.WantShutDown
 		var resp *kmsg.BrokerHeartbeatResponse
 		resp, err = controllerRequest[*kmsg.BrokerHeartbeatResponse](ctx, b, req)
 		if err == nil {
@@ -612,3 +615,38 @@ func (b *Broker) placeableBrokers(img *metadata.Image) int16 {
 // MetadataImage is the metadata image this broker currently follows
 // (tests and tools read leaders, ISRs and broker fencing from it).
 func (b *Broker) MetadataImage() *metadata.Image { return b.store.Image() }
+
+// controlledShutdown asks the controller, through the heartbeats, to move
+// this broker's leaderships to other ISR members and fence it, and waits
+// until the image shows it fenced (bounded by broker.session.timeout.ms,
+// after which the controller would fence it anyway). Clients then find
+// the new leaders at once instead of after a session timeout. Close calls
+// it while the listeners still serve, so followers can fetch the tail.
+func (b *Broker) controlledShutdown() {
+	if !b.clustered() || !b.cfg.ControlledShutdownEnable || b.cluster.brokerEpoch.Load() == 0 {
+		return
+	}
+	b.cluster.shuttingDown.Store(true)
+	deadline := time.Now().Add(msDuration(b.cfg.BrokerSessionTimeoutMs))
+	for {
+		changed := b.store.Changed()
+		if br, ok := b.store.Image().Broker(b.nodeID()); !ok || br.Fenced {
+			b.log.Info("controlled shutdown: leaderships handed over")
+			return
+		}
+		if b.cluster.quorum.Leader() < 0 {
+			// No controller (the quorum lost its majority): nobody can
+			// take the leaderships over.
+			b.log.Warn("controlled shutdown: no active controller; closing anyway")
+			return
+		}
+		if time.Now().After(deadline) {
+			b.log.Warn("controlled shutdown timed out; closing anyway")
+			return
+		}
+		select {
+		case <-changed:
+		case <-time.After(50 * time.Millisecond): // to see the controller go
+		}
+	}
+}

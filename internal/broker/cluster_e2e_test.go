@@ -192,3 +192,36 @@ func TestClusterControllerLeaderFailover(t *testing.T) {
 	checkAcked(t, c, topic, acked)
 	waitIdenticalLogs(t, c, topic)
 }
+
+// A controlled shutdown hands the leadership over before the broker
+// closes: with a session timeout far beyond the test's deadlines, only
+// the shutdown can have moved it. Nothing acknowledged is lost.
+func TestClusterControlledShutdown(t *testing.T) {
+	c := clustertest.Start(t, 3, map[string]string{
+		"controlled.shutdown.enable": "true",
+		"broker.session.timeout.ms":  "600000",
+	})
+	c.WaitForBrokers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "handed-over"
+	minISR := "2"
+	if resp, err := c.Admin(t).CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &minISR}, topic); err != nil || resp.Err != nil {
+		t.Fatalf("CreateTopic: %v / %v", err, resp.Err)
+	}
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return len(p.ISR) == 3 && p.Leader > 0 })
+	acked := map[int64]string{}
+	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
+	for i := range 20 {
+		v := fmt.Sprintf("record-%d", i)
+		r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[r.Offset] = v
+	}
+	old := partitionState(c, topic).Leader
+	c.Node(old).Close()
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return p.Leader > 0 && p.Leader != old })
+	checkAcked(t, c, topic, acked)
+}

@@ -42,6 +42,8 @@ var Defaults = map[string]string{
 	"replica.lag.time.max.ms":      "2000",
 	"replica.fetch.wait.max.ms":    "100",
 	"replica.fetch.backoff.ms":     "50",
+	// Close is a crash unless a test turns this on.
+	"controlled.shutdown.enable": "false",
 }
 
 // Start starts n brokers (node ids 1..n, all controller voters) with the
@@ -128,8 +130,9 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// Close closes the node (a crash as far as the others can tell: no
-// controlled shutdown). Also done at the end of the test.
+// Close closes the node: a crash as far as the others can tell, unless
+// the cluster was started with controlled.shutdown.enable=true. Also done
+// at the end of the test.
 func (n *Node) Close() {
 	if n.closed {
 		return

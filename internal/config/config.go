@@ -92,6 +92,7 @@ type Config struct {
 	ReplicaFetchMaxBytes         int32    `yaml:"replica.fetch.max.bytes" doc:"Bytes per partition a follower fetches at once."`
 	ReplicaFetchResponseMaxBytes int32    `yaml:"replica.fetch.response.max.bytes" doc:"Bytes one follower fetch response holds at most."`
 	ReplicaFetchBackoffMs        int32    `yaml:"replica.fetch.backoff.ms" doc:"Pause of a follower after a fetch error."`
+	ControlledShutdownEnable     bool     `yaml:"controlled.shutdown.enable" doc:"In a cluster, a stopping broker first hands its leaderships over through the controller (bounded by broker.session.timeout.ms)."`
 
 	OffsetsTopicNumPartitions         int32    `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
 	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic (Gregor's default 1 suits a single node)."`
@@ -169,6 +170,7 @@ func Default() *Config {
 		ReplicaFetchMaxBytes:                 1048576,
 		ReplicaFetchResponseMaxBytes:         10485760,
 		ReplicaFetchBackoffMs:                1000,
+		ControlledShutdownEnable:             true,
 		OffsetsTopicNumPartitions:            50,
 
 		OffsetsTopicReplicationFactor:     1,
