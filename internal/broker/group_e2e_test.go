@@ -435,7 +435,7 @@ func TestGroupAdmin(t *testing.T) {
 	}
 	fc.CoordinatorType = 1
 	fr, err = fc.RequestWith(ctx, cl)
-	if err != nil || fr.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+	if err != nil || fr.Coordinators[0].ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code { // fatal, so clients do not retry forever
 		t.Fatalf("transaction coordinator: %+v %v", fr, err)
 	}
 }
