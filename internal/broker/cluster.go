@@ -92,6 +92,7 @@ type appliedRole struct {
 	leader         int32
 	leaderEpoch    int32
 	partitionEpoch int32
+	ready          bool // this broker could lead (selfReady) when applied
 }
 
 // raftDirName is the quorum's directory inside the metadata directory.
@@ -442,6 +443,7 @@ func (b *Broker) applyRoles(img *metadata.Image, reg *registry) {
 		return
 	}
 	self := b.nodeID()
+	ready := b.selfReady(img)
 	seen := map[partitionKey]bool{}
 	for _, t := range img.Topics() {
 		ts, ok := reg.byID[t.ID]
@@ -456,17 +458,23 @@ func (b *Broker) applyRoles(img *metadata.Image, reg *registry) {
 			key := partitionKey{t.ID, mp.Partition}
 			seen[key] = true
 			prev, had := cs.roles[key]
-			if had && prev.p == p && prev.leader == mp.Leader && prev.leaderEpoch == mp.LeaderEpoch && prev.partitionEpoch == mp.PartitionEpoch {
+			if had && prev.p == p && prev.leader == mp.Leader && prev.leaderEpoch == mp.LeaderEpoch && prev.partitionEpoch == mp.PartitionEpoch && prev.ready == ready {
 				continue
 			}
 			tp := replication.TopicPartition{Topic: t.Name, TopicID: t.ID, Partition: mp.Partition}
 			if !had || prev.p != p {
 				p.SetLocalReplicaID(self)
 			}
+			if mp.Leader == self && !ready {
+				// An image from before this process registered: it may be
+				// stale, and the controller takes these leaderships away
+				// when it registers the restart. Lead nothing until then.
+				mp.Leader = metadata.NoLeader
+			}
 			if err := b.applyRole(p, tp, mp, prev, had && prev.p == p); err != nil {
 				b.log.Warn("applying a partition's role", "topic", t.Name, "partition", mp.Partition, "err", err)
 			}
-			cs.roles[key] = appliedRole{p: p, tp: tp, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, partitionEpoch: mp.PartitionEpoch}
+			cs.roles[key] = appliedRole{p: p, tp: tp, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, partitionEpoch: mp.PartitionEpoch, ready: ready}
 		}
 	}
 	for key, r := range cs.roles {
@@ -481,6 +489,13 @@ func (b *Broker) applyRoles(img *metadata.Image, reg *registry) {
 			delete(cs.fetchers, id)
 		}
 	}
+}
+
+// selfReady reports whether img shows this process registered and
+// unfenced: only then may it act on the leaderships the image gives it.
+func (b *Broker) selfReady(img *metadata.Image) bool {
+	br, ok := img.Broker(b.nodeID())
+	return ok && !br.Fenced && br.Incarnation == b.cluster.incarnation
 }
 
 // applyRole moves one partition to the role mp gives it. The fetcher is
