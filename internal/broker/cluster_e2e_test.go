@@ -225,3 +225,48 @@ func TestClusterControlledShutdown(t *testing.T) {
 	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return p.Leader > 0 && p.Leader != old })
 	checkAcked(t, c, topic, acked)
 }
+
+// A follower that was down comes back: it registers again, catches up
+// from the leader, and the leader brings it back into the ISR through the
+// controller (AlterPartition); its log ends byte-identical.
+func TestClusterFollowerRejoinsISR(t *testing.T) {
+	c := clustertest.Start(t, 3, nil)
+	c.WaitForBrokers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "rejoin"
+	if resp, err := c.Admin(t).CreateTopic(ctx, 1, 3, nil, topic); err != nil || resp.Err != nil {
+		t.Fatalf("CreateTopic: %v / %v", err, resp.Err)
+	}
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return len(p.ISR) == 3 && p.Leader > 0 })
+	st := partitionState(c, topic)
+	var follower int32
+	for _, id := range st.Replicas {
+		if id != st.Leader {
+			follower = id
+			break
+		}
+	}
+	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
+	acked := map[int64]string{}
+	produce := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			v := fmt.Sprintf("record-%d", i)
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
+			if err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+			acked[r.Offset] = v
+		}
+	}
+	produce(0, 20)
+	c.Node(follower).Close()
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return !slices.Contains(p.ISR, follower) })
+	produce(20, 40) // while it is away: acks=all waits on the shrunk ISR only
+	c.Node(follower).Restart(t)
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return len(p.ISR) == 3 })
+	produce(40, 60)
+	checkAcked(t, c, topic, acked)
+	waitIdenticalLogs(t, c, topic)
+}

@@ -31,6 +31,9 @@ type Node struct {
 	Dir    string
 	Config *config.Config
 	closed bool
+
+	overrides map[string]string
+	logger    *slog.Logger
 }
 
 // Defaults are the configs every node starts with, before the caller's
@@ -70,28 +73,45 @@ func Start(t testing.TB, n int, overrides map[string]string) *Cluster {
 		ov["log.dirs"] = t.TempDir()
 		ov["controller.quorum.voters"] = strings.Join(voters, ",")
 		ov["controller.listener"] = raftPorts[i]
-		cfg := config.Default()
-		for k, v := range ov {
-			if err := cfg.Set(k, v); err != nil {
-				t.Fatalf("clustertest: %v", err)
-			}
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("clustertest: %v", err)
-		}
-		br, err := broker.New(cfg, logger)
-		if err != nil {
-			t.Fatalf("clustertest: node %d: %v", i+1, err)
-		}
-		node := &Node{Broker: br, ID: int32(i + 1), Dir: cfg.LogDir(), Config: cfg}
+		node := &Node{ID: int32(i + 1), overrides: ov, logger: logger, closed: true}
 		t.Cleanup(node.Close)
-		if err := br.Start(context.Background()); err != nil {
-			t.Fatalf("clustertest: node %d: %v", i+1, err)
-		}
-		node.Addr = br.Addrs()[0].String()
+		node.start(t)
 		c.Nodes = append(c.Nodes, node)
 	}
 	return c
+}
+
+func (n *Node) start(t testing.TB) {
+	t.Helper()
+	cfg := config.Default()
+	for k, v := range n.overrides {
+		if err := cfg.Set(k, v); err != nil {
+			t.Fatalf("clustertest: %v", err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("clustertest: %v", err)
+	}
+	br, err := broker.New(cfg, n.logger)
+	if err != nil {
+		t.Fatalf("clustertest: node %d: %v", n.ID, err)
+	}
+	if err := br.Start(context.Background()); err != nil {
+		br.Close()
+		t.Fatalf("clustertest: node %d: %v", n.ID, err)
+	}
+	n.Broker, n.Config, n.Dir, n.closed = br, cfg, cfg.LogDir(), false
+	n.Addr = br.Addrs()[0].String()
+}
+
+// Restart starts a closed node again on the same data directory, Raft
+// address and (when it is still free) client port.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	n.Close()
+	n.overrides["log.dirs"] = n.Dir
+	n.overrides["listeners"] = "PLAINTEXT://" + n.Addr
+	n.start(t)
 }
 
 // freePorts returns n loopback host:ports free a moment ago. The Raft
