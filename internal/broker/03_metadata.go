@@ -121,7 +121,7 @@ func (b *Broker) autoCreate(topics []kmsg.MetadataRequestTopic, allowed bool) {
 	if len(specs) == 0 {
 		return
 	}
-	_, errs := b.createTopics(specs, false)
+	_, errs := b.createTopicsFromAnyNode(specs) // through the controller in a cluster
 	for i, err := range errs {
 		if err != nil && err.err != kerr.TopicAlreadyExists {
 			b.log.Warn("auto-creating topic failed", "topic", specs[i].name, "err", err.msg)

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -122,6 +123,29 @@ func TestClusterAPIsOnlyInACluster(t *testing.T) {
 			if !errors.Is(r.Err, kerr.ElectionNotNeeded) {
 				t.Errorf("ElectLeaders elect-%d: %v, want ELECTION_NOT_NEEDED", p, r.Err)
 			}
+		}
+	}
+}
+
+// Metadata's auto-creation works on every node: a node that is not the
+// controller forwards the creation to it.
+func TestClusterAutoCreateOnAnyNode(t *testing.T) {
+	c := clustertest.Start(t, 3, nil)
+	c.WaitForBrokers(t, 3)
+	ctl := seedRequest(t, c.Nodes[0].Addr, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse).ControllerID
+	for _, n := range c.Nodes {
+		if n.ID == ctl {
+			continue
+		}
+		topic := fmt.Sprintf("auto-%d", n.ID)
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = &topic
+		req.Topics = append(req.Topics, rt)
+		req.AllowAutoTopicCreation = true
+		resp := seedRequest(t, n.Addr, req).(*kmsg.MetadataResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) == 0 {
+			t.Fatalf("auto-creating %s on node %d: %+v", topic, n.ID, resp.Topics)
 		}
 	}
 }
