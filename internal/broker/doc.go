@@ -1,4 +1,13 @@
 // Package broker wires a node together and answers every Kafka API. Each API
 // lives in its own file named after its key (00_produce.go, 01_fetch.go,
 // ...) and registers the versions it really implements.
+//
+// Without controller.quorum.voters a node is a complete one-node cluster:
+// its metadata log is a local file (metadata.LocalStore). With voters it
+// is one broker of a cluster (cluster.go): the metadata log is the Raft
+// quorum (internal/quorum), the quorum's leader is the active controller
+// (metadata.Controller, fed by BrokerRegistration, BrokerHeartbeat,
+// AlterPartition, ElectLeaders and AllocateProducerIds, served only in a
+// cluster), and every partition plays the role the image gives it: leader,
+// or follower copying from its leader (internal/replication).
 package broker

@@ -77,7 +77,9 @@ SIGINT or SIGTERM shuts the node down cleanly (exit 0).`,
   gregor serve --data-dir /var/lib/gregor --listeners PLAINTEXT://0.0.0.0:9092 \
       --advertised-listeners PLAINTEXT://kafka-1.example.com:9092
   gregor serve --config gregor.yaml --set log.retention.ms=3600000
-  GREGOR_NUM_PARTITIONS=6 gregor serve --log-level debug`,
+  GREGOR_NUM_PARTITIONS=6 gregor serve --log-level debug
+  gregor serve --node-id 1 --controller-listener 10.0.0.1:9093 \
+      --controller-voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093`,
 		Args: exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			return a.serve(cmd, &o)
