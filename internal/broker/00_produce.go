@@ -127,6 +127,9 @@ func (b *Broker) producePartition(ctx context.Context, j *produceJob, version, a
 	if err != nil {
 		if errors.Is(err, errUnknownTopicOrPartition) {
 			setProduceError(j.out, version, kerr.UnknownTopicOrPartition, "")
+		} else if errors.Is(err, partition.ErrNotLeader) {
+			// A cluster's partition with no replica on this broker.
+			setProduceError(j.out, version, kerr.NotLeaderForPartition, "")
 		} else {
 			b.log.Warn("produce to an offline partition", "topic", j.topic, "partition", j.out.Partition, "err", err)
 			setProduceError(j.out, version, kerr.KafkaStorageError, "partition offline")

@@ -665,3 +665,14 @@ func (b *Broker) controlledShutdown() {
 		}
 	}
 }
+
+// errNotHostedHere: in a cluster, a partition with no replica on this
+// broker; it is not opened here, and requests for it are answered
+// NOT_LEADER_OR_FOLLOWER (the registry wraps it in partition.ErrNotLeader).
+var errNotHostedHere = errors.New("broker: no replica of this partition on this broker")
+
+// hostsReplica reports whether this broker keeps a replica of p: always
+// on a single node, when it is one of p's replicas in a cluster.
+func (b *Broker) hostsReplica(p metadata.Partition) bool {
+	return !b.clustered() || slices.Contains(p.Replicas, b.nodeID())
+}

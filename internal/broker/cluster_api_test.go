@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/clustertest"
+	"github.com/gregor-log/gregor/internal/metadata"
 	"github.com/gregor-log/gregor/internal/testbroker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -146,6 +149,77 @@ func TestClusterAutoCreateOnAnyNode(t *testing.T) {
 		resp := seedRequest(t, n.Addr, req).(*kmsg.MetadataResponse)
 		if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) == 0 {
 			t.Fatalf("auto-creating %s on node %d: %+v", topic, n.ID, resp.Topics)
+		}
+	}
+}
+
+// A broker opens only the partitions it keeps a replica of; a produce to
+// another is answered NOT_LEADER_OR_FOLLOWER, and a client routed by
+// Metadata reaches every partition.
+func TestClusterOpensOnlyItsReplicas(t *testing.T) {
+	c := clustertest.Start(t, 3, nil)
+	c.WaitForBrokers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topic = "spread"
+	if resp, err := c.Admin(t).CreateTopic(ctx, 3, 1, nil, topic); err != nil || resp.Err != nil {
+		t.Fatalf("CreateTopic: %v / %v", err, resp.Err)
+	}
+	var mt *metadata.Topic
+	clustertest.WaitFor(t, 30*time.Second, "the topic on every node", func() bool {
+		for _, n := range c.Nodes {
+			t, ok := n.MetadataImage().Topic(topic)
+			if !ok {
+				return false
+			}
+			mt = t
+		}
+		return true
+	})
+	clustertest.WaitFor(t, 30*time.Second, "each replica's directory", func() bool {
+		for _, p := range mt.Partitions {
+			for _, id := range p.Replicas {
+				if _, err := os.Stat(filepath.Join(c.Node(id).Dir, fmt.Sprintf("%s-%d", topic, p.Partition))); err != nil {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, p := range mt.Partitions {
+		for _, n := range c.Nodes {
+			if slices.Contains(p.Replicas, n.ID) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(n.Dir, fmt.Sprintf("%s-%d", topic, p.Partition))); err == nil {
+				t.Errorf("partition %d (replicas %v) has a directory on node %d", p.Partition, p.Replicas, n.ID)
+			}
+		}
+	}
+	// A raw produce to a node without the replica.
+	p0 := mt.Partitions[0]
+	for _, n := range c.Nodes {
+		if slices.Contains(p0.Replicas, n.ID) {
+			continue
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = 1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = 0
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := seedRequest(t, n.Addr, req).(*kmsg.ProduceResponse)
+		if got := resp.Topics[0].Partitions[0].ErrorCode; got != kerr.NotLeaderForPartition.Code {
+			t.Errorf("produce to node %d without the replica: %v, want NOT_LEADER_OR_FOLLOWER", n.ID, kerr.ErrorForCode(got))
+		}
+		break
+	}
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for i := range 6 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // registerControlMetrics adds the control plane's gauges, computed from
 // the registry when scraped.
@@ -25,6 +29,9 @@ func (b *Broker) countPartitions(offline bool) int {
 	n := 0
 	for _, t := range b.currentRegistry().byName {
 		for _, r := range t.partitions {
+			if errors.Is(r.err, errNotHostedHere) {
+				continue // a cluster's partition kept by other brokers
+			}
 			if (r.p == nil) == offline {
 				n++
 			}

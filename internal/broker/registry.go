@@ -67,6 +67,9 @@ func (b *Broker) partition(topic string, index int32) (*partition.Partition, err
 		return nil, errUnknownTopicOrPartition
 	}
 	r := t.partitions[index]
+	if errors.Is(r.err, errNotHostedHere) {
+		return nil, fmt.Errorf("%w: %s-%d: %w", partition.ErrNotLeader, topic, index, r.err)
+	}
 	if r.p == nil {
 		return nil, fmt.Errorf("%w: %s-%d: %v", errPartitionOffline, topic, index, r.err)
 	}
@@ -216,6 +219,10 @@ func (b *Broker) reconcile(img *metadata.Image) {
 		have := len(t.partitions)
 		t.partitions = append(t.partitions, make([]replica, len(mt.Partitions)-have)...)
 		for i := have; i < len(mt.Partitions); i++ {
+			if !b.hostsReplica(mt.Partitions[i]) {
+				t.partitions[i] = replica{err: errNotHostedHere} // cluster.go
+				continue
+			}
 			jobs = append(jobs, openJob{topic: mt, state: t, index: int32(i), cfg: pcfg})
 		}
 		next.byName[t.name] = t
