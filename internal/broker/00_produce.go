@@ -44,6 +44,7 @@ type produceJob struct {
 	topic   string
 	records []byte
 	out     *kmsg.ProduceResponseTopicPartition
+	pending *partition.PendingProduce // written, waiting for produceFinish
 }
 
 func handleProduce(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
@@ -72,15 +73,35 @@ func handleProduce(ctx context.Context, b *Broker, req *wire.Request) (any, erro
 		}
 		return produceAnswer(resp, r.Acks)
 	}
+	var deadline time.Time
 	if r.Acks == -1 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(max(r.TimeoutMillis, 0))*time.Millisecond)
-		defer cancel()
+		deadline = time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
 	}
-
-	if len(jobs) == 1 {
-		b.producePartition(ctx, &jobs[0], r.Version, r.Acks)
+	// Writes happen now, in request order; the waits (fsync, ISR) happen
+	// in the answer, so the connection's next request is written while
+	// this one waits and one fsync can cover both.
+	forEachJob(jobs, func(j *produceJob) { b.produceStart(j, r.Version, r.Acks) })
+	finish := func() (any, error) {
+		wctx := ctx
+		if r.Acks == -1 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		forEachJob(jobs, func(j *produceJob) { b.produceFinish(wctx, j, r.Version) })
 		return produceAnswer(resp, r.Acks)
+	}
+	if r.Acks == 0 {
+		return finish()
+	}
+	return wire.Deferred(finish), nil
+}
+
+// forEachJob runs f on every job, in parallel when there are several.
+func forEachJob(jobs []produceJob, f func(*produceJob)) {
+	if len(jobs) == 1 {
+		f(&jobs[0])
+		return
 	}
 	var (
 		next atomic.Int64
@@ -89,12 +110,11 @@ func handleProduce(ctx context.Context, b *Broker, req *wire.Request) (any, erro
 	for range min(len(jobs), produceParallelism) {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
-				b.producePartition(ctx, &jobs[i], r.Version, r.Acks)
+				f(&jobs[i])
 			}
 		})
 	}
 	wg.Wait()
-	return produceAnswer(resp, r.Acks)
 }
 
 // produceAnswer returns the response, or for acks=0 nothing (or a closed
@@ -113,8 +133,9 @@ func produceAnswer(resp *kmsg.ProduceResponse, acks int16) (any, error) {
 	return nil, nil
 }
 
-// producePartition appends one partition's records and fills its answer.
-func (b *Broker) producePartition(ctx context.Context, j *produceJob, version, acks int16) {
+// produceStart validates and writes one partition's records (in request
+// order, on the connection's goroutine); produceFinish waits for them.
+func (b *Broker) produceStart(j *produceJob, version, acks int16) {
 	if isInternalTopic(j.topic) {
 		// Only the broker writes its internal topics (the group
 		// coordinator appends to the partition directly): a client's
@@ -141,21 +162,22 @@ func (b *Broker) producePartition(ctx context.Context, j *produceJob, version, a
 		setProduceError(j.out, version, kerr.UnsupportedCompressionType, "zstd needs produce v7 or later")
 		return
 	}
-	res, err := p.Produce(ctx, j.records, acks)
+	w, err := p.ProduceStart(j.records, acks)
 	if err != nil {
-		code, msg := produceErrorCode(err)
-		if code == kerr.KafkaStorageError {
-			b.log.Error("produce failed", "topic", j.topic, "partition", j.out.Partition, "err", err)
-		}
-		setProduceError(j.out, version, code, msg)
-		var re *partition.RecordError
-		if version >= 8 && errors.As(err, &re) {
-			e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
-			e.RelativeOffset = re.Index
-			m := re.Err.Error()
-			e.ErrorMessage = &m
-			j.out.ErrorRecords = append(j.out.ErrorRecords, e)
-		}
+		setProducePartitionError(b, j, version, err)
+		return
+	}
+	j.pending = w
+}
+
+// produceFinish waits for a written partition and fills its answer.
+func (b *Broker) produceFinish(ctx context.Context, j *produceJob, version int16) {
+	if j.pending == nil {
+		return
+	}
+	res, err := j.pending.Wait(ctx)
+	if err != nil {
+		setProducePartitionError(b, j, version, err)
 		if res.BaseOffset < 0 {
 			return
 		}
@@ -165,6 +187,22 @@ func (b *Broker) producePartition(ctx context.Context, j *produceJob, version, a
 	j.out.BaseOffset = res.BaseOffset
 	j.out.LogAppendTime = res.LogAppendTime
 	j.out.LogStartOffset = res.LogStartOffset
+}
+
+func setProducePartitionError(b *Broker, j *produceJob, version int16, err error) {
+	code, msg := produceErrorCode(err)
+	if code == kerr.KafkaStorageError {
+		b.log.Error("produce failed", "topic", j.topic, "partition", j.out.Partition, "err", err)
+	}
+	setProduceError(j.out, version, code, msg)
+	var re *partition.RecordError
+	if version >= 8 && errors.As(err, &re) {
+		e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		e.RelativeOffset = re.Index
+		m := re.Err.Error()
+		e.ErrorMessage = &m
+		j.out.ErrorRecords = append(j.out.ErrorRecords, e)
+	}
 }
 
 // hasZstd reports whether any batch in records is zstd-compressed. Bytes

@@ -288,40 +288,100 @@ func (c *conn) waitBudget(size int64) error {
 	}
 }
 
-// processLoop handles queued requests one at a time and writes each
-// answer before taking the next.
-func (c *conn) processLoop() (err error) {
+// Deferred is an answer still being computed (a produce waiting for its
+// fsync): the connection handles the next request meanwhile and writes
+// this answer, in order, once the function returns.
+type Deferred func() (any, error)
+
+// answered is a handled request waiting for its answer to be written.
+type answered struct {
+	d    decoded
+	resp any
+}
+
+// processLoop handles queued requests one at a time; a writer goroutine
+// writes their answers in order, waiting for Deferred ones.
+func (c *conn) processLoop() error {
+	out := make(chan answered, c.s.opts.ReadAhead)
+	werr := make(chan error, 1)
+	go func() { werr <- c.writeLoop(out) }()
+	perr := c.handleLoop(out)
+	close(out)
+	err := <-werr
+	if perr != nil {
+		return perr
+	}
+	return err
+}
+
+func (c *conn) handleLoop(out chan<- answered) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("panic handling a request", "panic", r, "stack", string(debug.Stack()))
 			err = errors.New("wire: handler panic")
 		}
 	}()
-	for d := range c.queue {
-		if err := c.process(d); err != nil {
-			return err
+	for {
+		var d decoded
+		select {
+		case dd, ok := <-c.queue:
+			if !ok {
+				return nil
+			}
+			d = dd
+		case <-c.ctx.Done():
+			return nil
 		}
-		c.inFlight.Add(-d.size)
+		var resp any = d.answer
+		if d.answer == nil {
+			resp, err = c.s.h.Handle(c.ctx, d.req)
+			if err != nil {
+				return fmt.Errorf("handler %s v%d: %w", kmsg.Key(d.req.Key).Name(), d.req.Version, err)
+			}
+		}
+		select {
+		case out <- answered{d, resp}:
+		case <-c.ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (c *conn) writeLoop(in <-chan answered) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic handling a request", "panic", r, "stack", string(debug.Stack()))
+			err = errors.New("wire: handler panic")
+			c.cancel()
+			for range in {
+			}
+		}
+	}()
+	for a := range in {
+		if err != nil {
+			continue // drain: the connection is closing
+		}
+		resp := a.resp
+		if f, ok := resp.(Deferred); ok {
+			if resp, err = f(); err != nil {
+				err = fmt.Errorf("handler %s v%d: %w", kmsg.Key(a.d.req.Key).Name(), a.d.req.Version, err)
+				c.cancel()
+				continue
+			}
+		}
+		n, werr := c.write(a.d.req, resp)
+		c.s.opts.Metrics.observe(a.d.req.Key, a.d.received, n)
+		if werr != nil {
+			err = werr
+			c.cancel()
+			continue
+		}
+		c.inFlight.Add(-a.d.size)
 		select {
 		case c.released <- struct{}{}:
 		default:
 		}
 	}
-	return nil
-}
-
-func (c *conn) process(d decoded) error {
-	req := d.req
-	var resp any = d.answer
-	if d.answer == nil {
-		var err error
-		resp, err = c.s.h.Handle(c.ctx, req)
-		if err != nil {
-			return fmt.Errorf("handler %s v%d: %w", kmsg.Key(req.Key).Name(), req.Version, err)
-		}
-	}
-	n, err := c.write(req, resp)
-	c.s.opts.Metrics.observe(req.Key, d.received, n)
 	return err
 }
 
