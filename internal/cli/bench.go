@@ -72,9 +72,9 @@ func benchTopicArgs(topic *string) cobra.PositionalArgs {
 	}
 }
 
-// benchUsage turns perf's option errors into usage errors (exit 2),
+// perfUsage turns perf's option errors into usage errors (exit 2),
 // without perf's package prefix.
-func benchUsage(err error) error {
+func perfUsage(err error) error {
 	if errors.Is(err, perf.ErrInvalidOptions) {
 		return usageErrorf("%s", strings.TrimSuffix(err.Error(), ": "+perf.ErrInvalidOptions.Error()))
 	}
@@ -264,7 +264,7 @@ func (a *app) benchClient(cmd *cobra.Command, brokers *[]string, clientOpts *[]k
 	}
 	*brokers, *clientOpts = seeds, base
 	if err := validate(); err != nil {
-		return nil, nil, benchUsage(err)
+		return nil, nil, perfUsage(err)
 	}
 	return a.admin(cmd)
 }
@@ -299,7 +299,7 @@ takes 5 to 10 minutes on 2 cores, --quick a few.`,
 				o.GregorBinary = exe
 			}
 			if err := o.Validate(); err != nil {
-				return benchUsage(err)
+				return perfUsage(err)
 			}
 			o.Command = compareCommand(cmd)
 			o.Progress = a.stderr

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gregor-log/gregor/internal/perf"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -104,28 +105,12 @@ func producerOpts(cmd *cobra.Command, o *produceOptions, topic string) ([]kgo.Op
 	if !o.idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
-	codec, err := compressionCodec(o.compression)
+	codec, err := perf.ParseCompression(o.compression)
 	if err != nil {
-		return nil, err
+		return nil, perfUsage(err)
 	}
 	opts = append(opts, kgo.ProducerBatchCompression(codec))
 	return opts, nil
-}
-
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none", "":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, usageErrorf("compression %q: want none, gzip, snappy, lz4 or zstd", name)
 }
 
 func (a *app) produce(cmd *cobra.Command, topic string, o *produceOptions) error {

@@ -60,7 +60,7 @@ func producerOpts(brokers []string, topic, acks, compression string, linger time
 	if err != nil {
 		return nil, err
 	}
-	c, err := parseCompression(compression)
+	c, err := ParseCompression(compression)
 	if err != nil {
 		return nil, err
 	}

@@ -201,7 +201,7 @@ func checkProducer(acks, compression string, idempotent bool) error {
 	if _, err := parseAcks(acks); err != nil {
 		return err
 	}
-	if _, err := parseCompression(compression); err != nil {
+	if _, err := ParseCompression(compression); err != nil {
 		return err
 	}
 	if idempotent && acks != "all" {
@@ -234,7 +234,10 @@ func parseAcks(s string) (kgo.Acks, error) {
 	return kgo.Acks{}, invalid("acks %q: want 0, 1 or all", s)
 }
 
-func parseCompression(s string) (kgo.CompressionCodec, error) {
+// ParseCompression names a producer batch codec: none (or empty), gzip,
+// snappy, lz4 or zstd; any other name is an ErrInvalidOptions. The CLI's
+// produce command shares it so both accept the same names.
+func ParseCompression(s string) (kgo.CompressionCodec, error) {
 	switch s {
 	case "", "none":
 		return kgo.NoCompression(), nil
