@@ -21,17 +21,9 @@ func handleAlterConfigs(_ context.Context, b *Broker, req *wire.Request) (any, e
 	for i, res := range r.Resources {
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-		var aerr *apiError
-		switch {
-		case dups[i]:
-			aerr = errorf(kerr.InvalidRequest, "Resource %s is given more than once.", res.ResourceName)
-		case res.ResourceType == kmsg.ConfigResourceTypeTopic:
-			aerr = b.alterTopicConfigs(res, r.ValidateOnly)
-		case res.ResourceType == kmsg.ConfigResourceTypeBroker:
-			aerr = b.alterBrokerConfigs(res, r.ValidateOnly)
-		default:
-			aerr = errorf(kerr.InvalidRequest, "Resource type %v is not supported.", res.ResourceType)
-		}
+		aerr := alterResource(dups[i], res.ResourceType, res.ResourceName,
+			func() *apiError { return b.alterTopicConfigs(res, r.ValidateOnly) },
+			func() *apiError { return b.alterBrokerConfigs(res, r.ValidateOnly) })
 		rr.ErrorCode, rr.ErrorMessage = aerr.code(), aerr.message()
 		resp.Resources = append(resp.Resources, rr)
 	}
@@ -67,6 +59,21 @@ func (b *Broker) alterBrokerConfigs(res kmsg.AlterConfigsRequestResource, valida
 	b.controlMu.Lock()
 	defer b.controlMu.Unlock()
 	return b.alterBrokerConfigsLocked(res.ResourceName, func(map[string]string) (map[string]string, *apiError) { return want, nil }, validateOnly)
+}
+
+// alterResource answers one resource of an AlterConfigs or
+// IncrementalAlterConfigs request: a resource named twice is refused,
+// a topic goes to alterTopic and a broker resource to alterBroker.
+func alterResource(dup bool, typ kmsg.ConfigResourceType, name string, alterTopic, alterBroker func() *apiError) *apiError {
+	switch {
+	case dup:
+		return errorf(kerr.InvalidRequest, "Resource %s is given more than once.", name)
+	case typ == kmsg.ConfigResourceTypeTopic:
+		return alterTopic()
+	case typ == kmsg.ConfigResourceTypeBroker:
+		return alterBroker()
+	}
+	return errorf(kerr.InvalidRequest, "Resource type %v is not supported.", typ)
 }
 
 // duplicateResources marks resources named more than once in a request.

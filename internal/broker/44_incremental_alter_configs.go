@@ -27,17 +27,9 @@ func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *wire.Reque
 	for i, res := range r.Resources {
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-		var aerr *apiError
-		switch {
-		case dups[i]:
-			aerr = errorf(kerr.InvalidRequest, "Resource %s is given more than once.", res.ResourceName)
-		case res.ResourceType == kmsg.ConfigResourceTypeTopic:
-			aerr = b.incrementalAlterTopic(res, r.ValidateOnly)
-		case res.ResourceType == kmsg.ConfigResourceTypeBroker:
-			aerr = b.incrementalAlterBroker(res, r.ValidateOnly)
-		default:
-			aerr = errorf(kerr.InvalidRequest, "Resource type %v is not supported.", res.ResourceType)
-		}
+		aerr := alterResource(dups[i], res.ResourceType, res.ResourceName,
+			func() *apiError { return b.incrementalAlterTopic(res, r.ValidateOnly) },
+			func() *apiError { return b.incrementalAlterBroker(res, r.ValidateOnly) })
 		rr.ErrorCode, rr.ErrorMessage = aerr.code(), aerr.message()
 		resp.Resources = append(resp.Resources, rr)
 	}
@@ -45,49 +37,50 @@ func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *wire.Reque
 }
 
 func (b *Broker) incrementalAlterTopic(res kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) *apiError {
-	seen := map[string]bool{}
-	for _, c := range res.Configs {
-		if seen[c.Name] {
-			return errorf(kerr.InvalidRequest, "Error due to duplicate config keys: %s.", c.Name)
-		}
-		seen[c.Name] = true
+	if aerr := duplicateConfigKey(res.Configs); aerr != nil {
+		return aerr
 	}
 	b.controlMu.Lock()
 	defer b.controlMu.Unlock()
-	return b.setTopicConfigsLocked(res.ResourceName, func(cur map[string]string) (map[string]string, *apiError) {
-		if cur == nil {
-			cur = map[string]string{}
-		}
-		for _, c := range res.Configs {
-			if aerr := b.applyOp(cur, c); aerr != nil {
-				return nil, aerr
-			}
-		}
-		return cur, nil
-	}, validateOnly)
+	return b.setTopicConfigsLocked(res.ResourceName, applyOps(res.Configs, b.applyOp), validateOnly)
 }
 
 func (b *Broker) incrementalAlterBroker(res kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) *apiError {
-	seen := map[string]bool{}
-	for _, c := range res.Configs {
+	if aerr := duplicateConfigKey(res.Configs); aerr != nil {
+		return aerr
+	}
+	b.controlMu.Lock()
+	defer b.controlMu.Unlock()
+	return b.alterBrokerConfigsLocked(res.ResourceName, applyOps(res.Configs, b.applyBrokerOp), validateOnly)
+}
+
+// duplicateConfigKey refuses a resource that names a config twice: the
+// order of two operations on one key would be ambiguous.
+func duplicateConfigKey(configs []kmsg.IncrementalAlterConfigsRequestResourceConfig) *apiError {
+	seen := make(map[string]bool, len(configs))
+	for _, c := range configs {
 		if seen[c.Name] {
 			return errorf(kerr.InvalidRequest, "Error due to duplicate config keys: %s.", c.Name)
 		}
 		seen[c.Name] = true
 	}
-	b.controlMu.Lock()
-	defer b.controlMu.Unlock()
-	return b.alterBrokerConfigsLocked(res.ResourceName, func(cur map[string]string) (map[string]string, *apiError) {
+	return nil
+}
+
+// applyOps returns the change that applies each operation of configs, in
+// order, with apply to the current configs (nil when there are none yet).
+func applyOps(configs []kmsg.IncrementalAlterConfigsRequestResourceConfig, apply func(map[string]string, kmsg.IncrementalAlterConfigsRequestResourceConfig) *apiError) func(map[string]string) (map[string]string, *apiError) {
+	return func(cur map[string]string) (map[string]string, *apiError) {
 		if cur == nil {
 			cur = map[string]string{}
 		}
-		for _, c := range res.Configs {
-			if aerr := b.applyBrokerOp(cur, c); aerr != nil {
+		for _, c := range configs {
+			if aerr := apply(cur, c); aerr != nil {
 				return nil, aerr
 			}
 		}
 		return cur, nil
-	}, validateOnly)
+	}
 }
 
 // applyBrokerOp applies one operation to a broker resource's dynamic
