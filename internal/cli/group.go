@@ -355,24 +355,8 @@ func (a *app) groupDeleteCommand() *cobra.Command {
 			if err != nil {
 				return a.requestError(ctx, "delete groups", err)
 			}
-			t := newTable(a.stdout, "GROUP", "STATUS")
-			var failed []error
-			for _, g := range groups {
-				r, ok := resps[g]
-				err := r.Err
-				if !ok {
-					err = errors.New("no answer")
-				}
-				if err != nil {
-					err = kafkaError(err, r.ErrMessage)
-					failed = append(failed, groupError(g, err))
-				}
-				t.row(g, status(err))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			return resultsError("groups", len(groups), failed)
+			got := answers(resps, func(r kadm.DeleteGroupResponse) answer { return answer{r.Err, r.ErrMessage} })
+			return a.printStatuses(groups, got, statusTable{noun: "GROUP", missing: "no answer", named: groupError})
 		}),
 	}
 }

@@ -123,24 +123,7 @@ func (a *app) topicCreateCommand() *cobra.Command {
 			if err != nil {
 				return a.requestError(ctx, "create topics", err)
 			}
-			t := newTable(a.stdout, "TOPIC", "STATUS")
-			var failed []error
-			for _, name := range topics {
-				r, ok := resps[name]
-				err := r.Err
-				if !ok {
-					err = errors.New("no answer for this topic")
-				}
-				if err != nil {
-					err = topicError(name, kafkaError(err, r.ErrMessage))
-					failed = append(failed, err)
-				}
-				t.row(name, status(unwrapTopic(err)))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			return resultsError("topics", len(topics), failed)
+			return a.printStatuses(topics, answers(resps, func(r kadm.CreateTopicResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
 		}),
 	}
 	fs := cmd.Flags()
@@ -338,24 +321,7 @@ func (a *app) topicDeleteCommand() *cobra.Command {
 			if err != nil {
 				return a.requestError(ctx, "delete topics", err)
 			}
-			t := newTable(a.stdout, "TOPIC", "STATUS")
-			var failed []error
-			for _, name := range topics {
-				r, ok := resps[name]
-				err := r.Err
-				if !ok {
-					err = errors.New("no answer for this topic")
-				}
-				if err != nil {
-					err = topicError(name, kafkaError(err, r.ErrMessage))
-					failed = append(failed, err)
-				}
-				t.row(name, status(unwrapTopic(err)))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			return resultsError("topics", len(topics), failed)
+			return a.printStatuses(topics, answers(resps, func(r kadm.DeleteTopicResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
 		}),
 	}
 }
@@ -431,32 +397,89 @@ func alterConfigs(sets, deletes []string) ([]kadm.AlterConfig, error) {
 }
 
 func (a *app) printAlterResults(noun string, names []string, resps kadm.AlterConfigsResponses, named func(string, error) error) error {
-	byName := map[string]kadm.AlterConfigsResponse{}
+	got := make(map[string]answer, len(resps))
 	for _, r := range resps {
-		byName[r.Name] = r
+		got[r.Name] = answer{r.Err, r.ErrMessage}
 	}
-	t := newTable(a.stdout, noun, "STATUS")
+	return a.printStatuses(names, got, statusTable{
+		noun:    noun,
+		missing: "no answer",
+		named:   named,
+		label: func(name string) string {
+			if name == "" { // the broker resource named "" is the cluster-wide default
+				return "(cluster default)"
+			}
+			return name
+		},
+	})
+}
+
+// answer is one name's result in a per-name admin response.
+type answer struct {
+	err     error
+	message string // the broker's ErrorMessage, if any
+}
+
+// answers indexes a per-name admin response (kadm's map of results by
+// topic or group) by name.
+func answers[R any](resps map[string]R, of func(R) answer) map[string]answer {
+	out := make(map[string]answer, len(resps))
+	for name, r := range resps {
+		out[name] = of(r)
+	}
+	return out
+}
+
+// statusTable says how printStatuses shows one kind of per-name result.
+type statusTable struct {
+	noun    string                    // the first column; lowercased with an s, the summary's noun
+	missing string                    // why a name the response left out failed
+	named   func(string, error) error // a failure with its name, for the summary
+	// cell, when set, is what the STATUS column says of a failure rather
+	// than the broker's error itself.
+	cell  func(failure error) error
+	label func(string) string // when set, the first column for a name
+}
+
+// topicStatuses shows per-topic results: the cell drops the topic prefix of
+// topicError but keeps its naming of unknown topics.
+var topicStatuses = statusTable{
+	noun:    "TOPIC",
+	missing: "no answer for this topic",
+	named:   topicError,
+	cell:    unwrapTopic,
+}
+
+// printStatuses prints one NOUN/STATUS row a name, in the order given, and
+// returns the failures as one error (resultsError).
+func (a *app) printStatuses(names []string, got map[string]answer, st statusTable) error {
+	t := newTable(a.stdout, st.noun, "STATUS")
 	var failed []error
 	for _, name := range names {
-		r, ok := byName[name]
-		err := r.Err
+		r, ok := got[name]
+		err := r.err
 		if !ok {
-			err = errors.New("no answer")
+			err = errors.New(st.missing)
 		}
+		var shown error
 		if err != nil {
-			err = kafkaError(err, r.ErrMessage)
-			failed = append(failed, named(name, err))
+			shown = kafkaError(err, r.message)
+			failure := st.named(name, shown)
+			failed = append(failed, failure)
+			if st.cell != nil {
+				shown = st.cell(failure)
+			}
 		}
-		display := name
-		if display == "" { // the broker resource named "" is the cluster-wide default
-			display = "(cluster default)"
+		label := name
+		if st.label != nil {
+			label = st.label(name)
 		}
-		t.row(display, status(err))
+		t.row(label, status(shown))
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	return resultsError(strings.ToLower(noun)+"s", len(names), failed)
+	return resultsError(strings.ToLower(st.noun)+"s", len(names), failed)
 }
 
 func (a *app) topicAddPartitionsCommand() *cobra.Command {
@@ -481,24 +504,7 @@ func (a *app) topicAddPartitionsCommand() *cobra.Command {
 			if err != nil {
 				return a.requestError(ctx, "create partitions", err)
 			}
-			t := newTable(a.stdout, "TOPIC", "STATUS")
-			var failed []error
-			for _, name := range topics {
-				r, ok := resps[name]
-				err := r.Err
-				if !ok {
-					err = errors.New("no answer for this topic")
-				}
-				if err != nil {
-					err = topicError(name, kafkaError(err, r.ErrMessage))
-					failed = append(failed, err)
-				}
-				t.row(name, status(unwrapTopic(err)))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			return resultsError("topics", len(topics), failed)
+			return a.printStatuses(topics, answers(resps, func(r kadm.CreatePartitionsResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
 		}),
 	}
 	cmd.Flags().IntVarP(&add, "num", "n", 0, "how many partitions to add")
