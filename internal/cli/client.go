@@ -186,3 +186,17 @@ func (a *app) ensureTopics(cmd *cobra.Command, adm *kadm.Client, topics ...strin
 	}
 	return md.Topics, nil
 }
+
+// withAdmin runs the body of an admin command: a kadm client on the
+// --brokers connection and a context bounded by --timeout, both released
+// when body returns.
+func (a *app) withAdmin(cmd *cobra.Command, body func(ctx context.Context, adm *kadm.Client) error) error {
+	adm, done, err := a.admin(cmd)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := a.requestContext(cmd)
+	defer cancel()
+	return body(ctx, adm)
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -38,33 +39,28 @@ func (a *app) clusterInfoCommand() *cobra.Command {
 		Example: "  gregor cluster info\n  gregor cluster info --brokers kafka-1:9092",
 		Args:    exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			md, err := adm.BrokerMetadata(ctx)
-			if err != nil {
-				return a.requestError(ctx, "metadata", err)
-			}
-			t := newTable(a.stdout)
-			t.row("CLUSTER", md.Cluster)
-			t.row("CONTROLLER", strconv.Itoa(int(md.Controller)))
-			if err := t.flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout)
-			t = newTable(a.stdout, "NODE", "HOST", "PORT", "RACK")
-			for _, b := range sortedBrokers(md.Brokers) {
-				rack := ""
-				if b.Rack != nil {
-					rack = *b.Rack
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				md, err := adm.BrokerMetadata(ctx)
+				if err != nil {
+					return a.requestError(ctx, "metadata", err)
 				}
-				t.row(strconv.Itoa(int(b.NodeID)), b.Host, strconv.Itoa(int(b.Port)), rack)
-			}
-			return t.flush()
+				t := newTable(a.stdout)
+				t.row("CLUSTER", md.Cluster)
+				t.row("CONTROLLER", strconv.Itoa(int(md.Controller)))
+				if err := t.flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout)
+				t = newTable(a.stdout, "NODE", "HOST", "PORT", "RACK")
+				for _, b := range sortedBrokers(md.Brokers) {
+					rack := ""
+					if b.Rack != nil {
+						rack = *b.Rack
+					}
+					t.row(strconv.Itoa(int(b.NodeID)), b.Host, strconv.Itoa(int(b.Port)), rack)
+				}
+				return t.flush()
+			})
 		}),
 	}
 }
@@ -85,36 +81,31 @@ the cluster is unhealthy, so scripts can wait on it.`,
 		Example: "  gregor cluster health\n  until gregor cluster health >/dev/null; do sleep 1; done",
 		Args:    exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			md, err := adm.Metadata(ctx)
-			if err != nil {
-				return a.requestError(ctx, "metadata", err)
-			}
-			versions, err := adm.ApiVersions(ctx)
-			if err != nil {
-				return a.requestError(ctx, "api versions", err)
-			}
-			h := checkHealth(md, versions)
-			t := newTable(a.stdout)
-			t.row("HEALTHY", strconv.FormatBool(len(h.problems) == 0))
-			t.row("BROKERS", strconv.Itoa(len(md.Brokers)))
-			t.row("UNREACHABLE-BROKERS", int32sString(h.unreachable))
-			t.row("CONTROLLER", strconv.Itoa(int(md.Controller)))
-			t.row("LEADERLESS-PARTITIONS", strconv.Itoa(h.leaderless))
-			t.row("UNDER-REPLICATED-PARTITIONS", strconv.Itoa(h.underReplicated))
-			if err := t.flush(); err != nil {
-				return err
-			}
-			if len(h.problems) > 0 {
-				return fmt.Errorf("%w: %s", errUnhealthy, strings.Join(h.problems, "; "))
-			}
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				md, err := adm.Metadata(ctx)
+				if err != nil {
+					return a.requestError(ctx, "metadata", err)
+				}
+				versions, err := adm.ApiVersions(ctx)
+				if err != nil {
+					return a.requestError(ctx, "api versions", err)
+				}
+				h := checkHealth(md, versions)
+				t := newTable(a.stdout)
+				t.row("HEALTHY", strconv.FormatBool(len(h.problems) == 0))
+				t.row("BROKERS", strconv.Itoa(len(md.Brokers)))
+				t.row("UNREACHABLE-BROKERS", int32sString(h.unreachable))
+				t.row("CONTROLLER", strconv.Itoa(int(md.Controller)))
+				t.row("LEADERLESS-PARTITIONS", strconv.Itoa(h.leaderless))
+				t.row("UNDER-REPLICATED-PARTITIONS", strconv.Itoa(h.underReplicated))
+				if err := t.flush(); err != nil {
+					return err
+				}
+				if len(h.problems) > 0 {
+					return fmt.Errorf("%w: %s", errUnhealthy, strings.Join(h.problems, "; "))
+				}
+				return nil
+			})
 		}),
 	}
 }
@@ -176,68 +167,63 @@ given KEYs when there are any.`,
   gregor cluster config get --cluster-default`,
 		Args: cobra.ArbitraryArgs,
 		RunE: action(func(cmd *cobra.Command, keys []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			var nodes []int32
-			if !clusterDefault {
-				if cmd.Flags().Changed("node") {
-					nodes = []int32{node}
-				} else {
-					md, err := adm.BrokerMetadata(ctx)
-					if err != nil {
-						return a.requestError(ctx, "metadata", err)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				var nodes []int32
+				if !clusterDefault {
+					if cmd.Flags().Changed("node") {
+						nodes = []int32{node}
+					} else {
+						md, err := adm.BrokerMetadata(ctx)
+						if err != nil {
+							return a.requestError(ctx, "metadata", err)
+						}
+						ids := md.Brokers.NodeIDs()
+						if len(ids) == 0 {
+							return errors.New("the cluster lists no brokers")
+						}
+						nodes = ids[:1]
 					}
-					ids := md.Brokers.NodeIDs()
-					if len(ids) == 0 {
-						return errors.New("the cluster lists no brokers")
+				}
+				rcs, err := adm.DescribeBrokerConfigs(ctx, nodes...)
+				if err != nil {
+					return a.requestError(ctx, "describe configs", err)
+				}
+				if len(rcs) != 1 {
+					return fmt.Errorf("describe configs: %d answers for one resource", len(rcs))
+				}
+				rc := rcs[0]
+				if rc.Err != nil {
+					return fmt.Errorf("describe configs: %w", kafkaError(rc.Err, rc.ErrMessage))
+				}
+				// want is read-only while printing: the keys still missing
+				// are counted apart, so that finding the last key does not
+				// turn the filter off for the rows after it.
+				want := map[string]bool{}
+				for _, k := range keys {
+					want[k] = true
+				}
+				missing := maps.Clone(want)
+				configs := rc.Configs
+				sort.Slice(configs, func(i, j int) bool { return configs[i].Key < configs[j].Key })
+				t := newTable(a.stdout, "CONFIG", "VALUE", "SOURCE")
+				for _, c := range configs {
+					if len(want) > 0 && !want[c.Key] {
+						continue
 					}
-					nodes = ids[:1]
+					if len(want) == 0 && !all && c.Value == nil && !c.Sensitive {
+						continue
+					}
+					delete(missing, c.Key)
+					t.row(c.Key, configValue(c), c.Source.String())
 				}
-			}
-			rcs, err := adm.DescribeBrokerConfigs(ctx, nodes...)
-			if err != nil {
-				return a.requestError(ctx, "describe configs", err)
-			}
-			if len(rcs) != 1 {
-				return fmt.Errorf("describe configs: %d answers for one resource", len(rcs))
-			}
-			rc := rcs[0]
-			if rc.Err != nil {
-				return fmt.Errorf("describe configs: %w", kafkaError(rc.Err, rc.ErrMessage))
-			}
-			// want is read-only while printing: the keys still missing
-			// are counted apart, so that finding the last key does not
-			// turn the filter off for the rows after it.
-			want := map[string]bool{}
-			for _, k := range keys {
-				want[k] = true
-			}
-			missing := maps.Clone(want)
-			configs := rc.Configs
-			sort.Slice(configs, func(i, j int) bool { return configs[i].Key < configs[j].Key })
-			t := newTable(a.stdout, "CONFIG", "VALUE", "SOURCE")
-			for _, c := range configs {
-				if len(want) > 0 && !want[c.Key] {
-					continue
+				if err := t.flush(); err != nil {
+					return err
 				}
-				if len(want) == 0 && !all && c.Value == nil && !c.Sensitive {
-					continue
+				if len(missing) > 0 {
+					return usageErrorf("unknown config(s): %s", strings.Join(slices.Sorted(maps.Keys(missing)), ", "))
 				}
-				delete(missing, c.Key)
-				t.row(c.Key, configValue(c), c.Source.String())
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			if len(missing) > 0 {
-				return usageErrorf("unknown config(s): %s", strings.Join(slices.Sorted(maps.Keys(missing)), ", "))
-			}
-			return nil
+				return nil
+			})
 		}),
 	}
 	cmd.Flags().Int32Var(&node, "node", 0, "the broker whose configs to show")
@@ -270,34 +256,29 @@ configs are refused; set them in the config file and restart.`,
 			if err != nil {
 				return err
 			}
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			var nodes []int32
-			name := ""
-			if cmd.Flags().Changed("node") {
-				nodes = []int32{node}
-				name = strconv.Itoa(int(node))
-			}
-			alter := adm.AlterBrokerConfigs
-			if dryRun {
-				alter = adm.ValidateAlterBrokerConfigs
-			}
-			resps, err := alter(ctx, alters, nodes...)
-			if err != nil {
-				return a.requestError(ctx, "alter configs", err)
-			}
-			label := func(n string, err error) error {
-				if n == "" {
-					return fmt.Errorf("cluster default: %w", err)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				var nodes []int32
+				name := ""
+				if cmd.Flags().Changed("node") {
+					nodes = []int32{node}
+					name = strconv.Itoa(int(node))
 				}
-				return fmt.Errorf("node %s: %w", n, err)
-			}
-			return a.printAlterResults("NODE", []string{name}, resps, label)
+				alter := adm.AlterBrokerConfigs
+				if dryRun {
+					alter = adm.ValidateAlterBrokerConfigs
+				}
+				resps, err := alter(ctx, alters, nodes...)
+				if err != nil {
+					return a.requestError(ctx, "alter configs", err)
+				}
+				label := func(n string, err error) error {
+					if n == "" {
+						return fmt.Errorf("cluster default: %w", err)
+					}
+					return fmt.Errorf("node %s: %w", n, err)
+				}
+				return a.printAlterResults("NODE", []string{name}, resps, label)
+			})
 		}),
 	}
 	cmd.Flags().Int32Var(&node, "node", 0, "change only this broker (default: the cluster-wide default)")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -49,25 +50,20 @@ func (a *app) groupListCommand() *cobra.Command {
 		Example: "  gregor group list\n  gregor group list --state Stable,Empty",
 		Args:    exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			groups, err := adm.ListGroups(ctx, states...)
-			if err != nil {
-				return a.requestError(ctx, "list groups", err)
-			}
-			names := groups.Groups()
-			sort.Strings(names)
-			t := newTable(a.stdout, "GROUP", "STATE", "PROTOCOL-TYPE", "COORDINATOR")
-			for _, name := range names {
-				g := groups[name]
-				t.row(g.Group, g.State, g.ProtocolType, strconv.Itoa(int(g.Coordinator)))
-			}
-			return t.flush()
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				groups, err := adm.ListGroups(ctx, states...)
+				if err != nil {
+					return a.requestError(ctx, "list groups", err)
+				}
+				names := groups.Groups()
+				sort.Strings(names)
+				t := newTable(a.stdout, "GROUP", "STATE", "PROTOCOL-TYPE", "COORDINATOR")
+				for _, name := range names {
+					g := groups[name]
+					t.row(g.Group, g.State, g.ProtocolType, strconv.Itoa(int(g.Coordinator)))
+				}
+				return t.flush()
+			})
 		}),
 	}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only groups in these states (Stable, Empty, ...)")
@@ -83,37 +79,32 @@ committed offset, the HighWatermark and the lag between them.`,
 		Example: "  gregor group describe billing",
 		Args:    minArgs(1, "GROUP"),
 		RunE: action(func(cmd *cobra.Command, groups []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			lags, err := adm.Lag(ctx, groups...)
-			if err != nil {
-				return a.requestError(ctx, "describe groups", err)
-			}
-			for i, name := range groups {
-				l, ok := lags[name]
-				switch {
-				case !ok:
-					return groupError(name, errors.New("no answer for this group"))
-				case l.DescribeErr != nil:
-					return groupError(name, l.DescribeErr)
-				case l.FetchErr != nil:
-					return groupError(name, l.FetchErr)
-				case l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0:
-					return groupError(name, errUnknownGroup)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				lags, err := adm.Lag(ctx, groups...)
+				if err != nil {
+					return a.requestError(ctx, "describe groups", err)
 				}
-				if i > 0 {
-					fmt.Fprintln(a.stdout)
+				for i, name := range groups {
+					l, ok := lags[name]
+					switch {
+					case !ok:
+						return groupError(name, errors.New("no answer for this group"))
+					case l.DescribeErr != nil:
+						return groupError(name, l.DescribeErr)
+					case l.FetchErr != nil:
+						return groupError(name, l.FetchErr)
+					case l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0:
+						return groupError(name, errUnknownGroup)
+					}
+					if i > 0 {
+						fmt.Fprintln(a.stdout)
+					}
+					if err := a.printGroup(l); err != nil {
+						return err
+					}
 				}
-				if err := a.printGroup(l); err != nil {
-					return err
-				}
-			}
-			return nil
+				return nil
+			})
 		}),
 	}
 }
@@ -344,19 +335,14 @@ func (a *app) groupDeleteCommand() *cobra.Command {
 		Example: "  gregor group delete billing",
 		Args:    minArgs(1, "GROUP"),
 		RunE: action(func(cmd *cobra.Command, groups []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			resps, err := adm.DeleteGroups(ctx, groups...)
-			if err != nil {
-				return a.requestError(ctx, "delete groups", err)
-			}
-			got := answers(resps, func(r kadm.DeleteGroupResponse) answer { return answer{r.Err, r.ErrMessage} })
-			return a.printStatuses(groups, got, statusTable{noun: "GROUP", missing: "no answer", named: groupError})
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.DeleteGroups(ctx, groups...)
+				if err != nil {
+					return a.requestError(ctx, "delete groups", err)
+				}
+				got := answers(resps, func(r kadm.DeleteGroupResponse) answer { return answer{r.Err, r.ErrMessage} })
+				return a.printStatuses(groups, got, statusTable{noun: "GROUP", missing: "no answer", named: groupError})
+			})
 		}),
 	}
 }
@@ -387,51 +373,46 @@ func (a *app) groupOffsetDeleteCommand() *cobra.Command {
 				}
 				want.Add(name, parts...)
 			}
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			if len(wholeTopics) > 0 {
-				committed, err := adm.FetchOffsetsForTopics(ctx, group, wholeTopics...)
-				if err != nil {
-					return a.requestError(ctx, "fetch offsets", groupError(group, err))
-				}
-				committed.Each(func(o kadm.OffsetResponse) {
-					if o.Err == nil && o.At >= 0 {
-						want.Add(o.Topic, o.Partition)
-					}
-				})
-			}
-			if len(want) == 0 {
-				return groupError(group, errors.New("has no committed offsets for those topics"))
-			}
-			resps, err := adm.DeleteOffsets(ctx, group, want)
-			if err != nil {
-				return a.requestError(ctx, "delete offsets", groupError(group, err))
-			}
-			t := newTable(a.stdout, "TOPIC", "PARTITION", "STATUS")
-			var failed []error
-			total := 0
-			for _, tp := range want.Sorted() {
-				for _, p := range tp.Partitions {
-					total++
-					err, ok := resps.Lookup(tp.Topic, p)
-					if !ok {
-						err = errors.New("no answer")
-					}
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				if len(wholeTopics) > 0 {
+					committed, err := adm.FetchOffsetsForTopics(ctx, group, wholeTopics...)
 					if err != nil {
-						failed = append(failed, groupError(group, fmt.Errorf("%s partition %d: %w", tp.Topic, p, err)))
+						return a.requestError(ctx, "fetch offsets", groupError(group, err))
 					}
-					t.row(tp.Topic, strconv.Itoa(int(p)), status(err))
+					committed.Each(func(o kadm.OffsetResponse) {
+						if o.Err == nil && o.At >= 0 {
+							want.Add(o.Topic, o.Partition)
+						}
+					})
 				}
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			return resultsError("offsets", total, failed)
+				if len(want) == 0 {
+					return groupError(group, errors.New("has no committed offsets for those topics"))
+				}
+				resps, err := adm.DeleteOffsets(ctx, group, want)
+				if err != nil {
+					return a.requestError(ctx, "delete offsets", groupError(group, err))
+				}
+				t := newTable(a.stdout, "TOPIC", "PARTITION", "STATUS")
+				var failed []error
+				total := 0
+				for _, tp := range want.Sorted() {
+					for _, p := range tp.Partitions {
+						total++
+						err, ok := resps.Lookup(tp.Topic, p)
+						if !ok {
+							err = errors.New("no answer")
+						}
+						if err != nil {
+							failed = append(failed, groupError(group, fmt.Errorf("%s partition %d: %w", tp.Topic, p, err)))
+						}
+						t.row(tp.Topic, strconv.Itoa(int(p)), status(err))
+					}
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				return resultsError("offsets", total, failed)
+			})
 		}),
 	}
 	cmd.Flags().StringArrayVar(&topics, "topic", nil, "TOPIC or TOPIC:P,P,... whose offsets to delete (repeatable)")

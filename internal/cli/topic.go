@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -104,26 +105,21 @@ func (a *app) topicCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
 			ptrs := make(map[string]*string, len(cfg))
 			for k, v := range cfg {
 				ptrs[k] = &v
 			}
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			create := adm.CreateTopics
-			if dryRun {
-				create = adm.ValidateCreateTopics
-			}
-			resps, err := create(ctx, partitions, replicas, ptrs, topics...)
-			if err != nil {
-				return a.requestError(ctx, "create topics", err)
-			}
-			return a.printStatuses(topics, answers(resps, func(r kadm.CreateTopicResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				create := adm.CreateTopics
+				if dryRun {
+					create = adm.ValidateCreateTopics
+				}
+				resps, err := create(ctx, partitions, replicas, ptrs, topics...)
+				if err != nil {
+					return a.requestError(ctx, "create topics", err)
+				}
+				return a.printStatuses(topics, answers(resps, func(r kadm.CreateTopicResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
+			})
 		}),
 	}
 	fs := cmd.Flags()
@@ -155,30 +151,25 @@ func (a *app) topicListCommand() *cobra.Command {
 		Example: "  gregor topic list\n  gregor topic list --internal",
 		Args:    exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			list := adm.ListTopics
-			if internal {
-				list = adm.ListTopicsWithInternal
-			}
-			topics, err := list(ctx)
-			if err != nil {
-				return a.requestError(ctx, "list topics", err)
-			}
-			t := newTable(a.stdout, "TOPIC", "PARTITIONS", "REPLICAS")
-			for _, d := range topics.Sorted() {
-				if d.Err != nil {
-					t.row(d.Topic, status(d.Err), "")
-					continue
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				list := adm.ListTopics
+				if internal {
+					list = adm.ListTopicsWithInternal
 				}
-				t.row(d.Topic, strconv.Itoa(len(d.Partitions)), strconv.Itoa(d.Partitions.NumReplicas()))
-			}
-			return t.flush()
+				topics, err := list(ctx)
+				if err != nil {
+					return a.requestError(ctx, "list topics", err)
+				}
+				t := newTable(a.stdout, "TOPIC", "PARTITIONS", "REPLICAS")
+				for _, d := range topics.Sorted() {
+					if d.Err != nil {
+						t.row(d.Topic, status(d.Err), "")
+						continue
+					}
+					t.row(d.Topic, strconv.Itoa(len(d.Partitions)), strconv.Itoa(d.Partitions.NumReplicas()))
+				}
+				return t.flush()
+			})
 		}),
 	}
 	cmd.Flags().BoolVarP(&internal, "internal", "i", false, "include internal topics (__consumer_offsets, ...)")
@@ -310,18 +301,13 @@ func (a *app) topicDeleteCommand() *cobra.Command {
 					return usageErrorf("topic %q is internal: deleting it would lose the cluster's own state (every group's committed offsets)", name)
 				}
 			}
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			resps, err := adm.DeleteTopics(ctx, topics...)
-			if err != nil {
-				return a.requestError(ctx, "delete topics", err)
-			}
-			return a.printStatuses(topics, answers(resps, func(r kadm.DeleteTopicResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.DeleteTopics(ctx, topics...)
+				if err != nil {
+					return a.requestError(ctx, "delete topics", err)
+				}
+				return a.printStatuses(topics, answers(resps, func(r kadm.DeleteTopicResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
+			})
 		}),
 	}
 }
@@ -343,22 +329,17 @@ func (a *app) topicAlterConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			alter := adm.AlterTopicConfigs
-			if dryRun {
-				alter = adm.ValidateAlterTopicConfigs
-			}
-			resps, err := alter(ctx, alters, topics...)
-			if err != nil {
-				return a.requestError(ctx, "alter configs", err)
-			}
-			return a.printAlterResults("TOPIC", topics, resps, topicError)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				alter := adm.AlterTopicConfigs
+				if dryRun {
+					alter = adm.ValidateAlterTopicConfigs
+				}
+				resps, err := alter(ctx, alters, topics...)
+				if err != nil {
+					return a.requestError(ctx, "alter configs", err)
+				}
+				return a.printAlterResults("TOPIC", topics, resps, topicError)
+			})
 		}),
 	}
 	fs := cmd.Flags()
@@ -493,18 +474,13 @@ func (a *app) topicAddPartitionsCommand() *cobra.Command {
 			if add <= 0 {
 				return usageErrorf("--num must be a positive number of partitions to add")
 			}
-			adm, done, err := a.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := a.requestContext(cmd)
-			defer cancel()
-			resps, err := adm.CreatePartitions(ctx, add, topics...)
-			if err != nil {
-				return a.requestError(ctx, "create partitions", err)
-			}
-			return a.printStatuses(topics, answers(resps, func(r kadm.CreatePartitionsResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
+			return a.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.CreatePartitions(ctx, add, topics...)
+				if err != nil {
+					return a.requestError(ctx, "create partitions", err)
+				}
+				return a.printStatuses(topics, answers(resps, func(r kadm.CreatePartitionsResponse) answer { return answer{r.Err, r.ErrMessage} }), topicStatuses)
+			})
 		}),
 	}
 	cmd.Flags().IntVarP(&add, "num", "n", 0, "how many partitions to add")
