@@ -97,6 +97,29 @@ func loadUserConfig(path string) (*userConfig, error) {
 	return &cfg, nil
 }
 
+// editUserConfig loads the user config, lets edit change it and saves it;
+// when edit fails nothing is saved.
+func (a *app) editUserConfig(edit func(path string, cfg *userConfig) error) error {
+	path := a.userConfigPath()
+	cfg, err := loadUserConfig(path)
+	if err != nil {
+		return err
+	}
+	if err := edit(path, cfg); err != nil {
+		return err
+	}
+	return saveUserConfig(path, cfg)
+}
+
+// requireProfile is a usage error unless cfg, read from path, has a
+// profile named name.
+func requireProfile(path string, cfg *userConfig, name string) error {
+	if _, ok := cfg.Profiles[name]; !ok {
+		return usageErrorf("no profile named %q in %s", name, path)
+	}
+	return nil
+}
+
 // saveUserConfig replaces the file atomically (write, sync, rename), so an
 // interrupted save never leaves half a file behind.
 func saveUserConfig(path string, cfg *userConfig) error {
@@ -162,16 +185,14 @@ func (a *app) profileCommand() *cobra.Command {
 		Example: "  gregor profile use prod",
 		Args:    exactArgs("NAME"),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			path := a.userConfigPath()
-			cfg, err := loadUserConfig(path)
+			err := a.editUserConfig(func(path string, cfg *userConfig) error {
+				if err := requireProfile(path, cfg, args[0]); err != nil {
+					return err
+				}
+				cfg.Current = args[0]
+				return nil
+			})
 			if err != nil {
-				return err
-			}
-			if _, ok := cfg.Profiles[args[0]]; !ok {
-				return usageErrorf("no profile named %q in %s", args[0], path)
-			}
-			cfg.Current = args[0]
-			if err := saveUserConfig(path, cfg); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "current profile: %s\n", args[0])
@@ -193,16 +214,14 @@ func (a *app) profileCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path := a.userConfigPath()
-			cfg, err := loadUserConfig(path)
+			err = a.editUserConfig(func(_ string, cfg *userConfig) error {
+				cfg.Profiles[args[0]] = profile{Brokers: brokers}
+				if makeCurrent || len(cfg.Profiles) == 1 {
+					cfg.Current = args[0]
+				}
+				return nil
+			})
 			if err != nil {
-				return err
-			}
-			cfg.Profiles[args[0]] = profile{Brokers: brokers}
-			if makeCurrent || len(cfg.Profiles) == 1 {
-				cfg.Current = args[0]
-			}
-			if err := saveUserConfig(path, cfg); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "profile %s: brokers %s\n", args[0], strings.Join(brokers, ","))
@@ -216,19 +235,16 @@ func (a *app) profileCommand() *cobra.Command {
 		Example: "  gregor profile delete old",
 		Args:    exactArgs("NAME"),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			path := a.userConfigPath()
-			cfg, err := loadUserConfig(path)
-			if err != nil {
-				return err
-			}
-			if _, ok := cfg.Profiles[args[0]]; !ok {
-				return usageErrorf("no profile named %q in %s", args[0], path)
-			}
-			delete(cfg.Profiles, args[0])
-			if cfg.Current == args[0] {
-				cfg.Current = ""
-			}
-			return saveUserConfig(path, cfg)
+			return a.editUserConfig(func(path string, cfg *userConfig) error {
+				if err := requireProfile(path, cfg, args[0]); err != nil {
+					return err
+				}
+				delete(cfg.Profiles, args[0])
+				if cfg.Current == args[0] {
+					cfg.Current = ""
+				}
+				return nil
+			})
 		}),
 	}
 	cmd := newGroup("profile", "Manage named broker profiles in the user config file",
