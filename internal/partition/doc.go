@@ -20,13 +20,16 @@
 //   - InitProducerId takes ids from ProducerIDs, which persists a
 //     reservation so ids stay unique across restarts.
 //
-// On a single node this replica is the leader at epoch 0, and the high
-// watermark is the end of what the log holds durably under the flush
-// policy: the storage append returns once the data is durable, and the
-// high watermark moves to its end right after. Replication (issue #5)
-// changes only how the high watermark moves (min log end over the ISR) and
-// the role (BecomeLeader/BecomeFollower); acks=all already waits through
-// the purgatory.
+// Roles. A partition never given replicas (a single node) is the leader
+// at epoch 0 and its own whole ISR: the high watermark is the end of what
+// its log holds durably under the flush policy. In a cluster the broker
+// applies the image with BecomeLeader(epoch, replicas, ISR) or
+// BecomeFollower(epoch, leader) (replica.go, follower.go): a leader's high
+// watermark is the minimum durable log end over the ISR (and any pending
+// ISR proposal, KIP-497), fed by UpdateFollowerFetch; a follower appends
+// the leader's batches with AppendAsFollower and truncates by leader
+// epoch. acks=all waits through the purgatory in both cases, and is
+// refused when the ISR is below min.insync.replicas.
 //
 // Files on disk, next to the log's segments: <offset>.snapshot, the producer
 // state as of that offset (see snapshot.go). In the log directory:
