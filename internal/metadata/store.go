@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // Store is where metadata records are appended and the current Image is
@@ -71,7 +73,7 @@ func OpenLocal(dir string) (*LocalStore, int64, error) {
 	}
 	if os.IsNotExist(statErr) {
 		// A new file's directory entry must be durable too.
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			f.Close()
 			return nil, 0, err
 		}
@@ -257,16 +259,4 @@ func (s *LocalStore) Close() error {
 	err := s.mu.f.Close()
 	s.mu.f = nil
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("metadata: fsync %s: %w", dir, err)
-	}
-	return nil
 }

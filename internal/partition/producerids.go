@@ -25,6 +25,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // ProducerIDBlockSize is how many producer ids one persisted reservation covers.
@@ -114,7 +116,7 @@ func writeProducerIDLimit(path string, limit int64) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("partition: reserving producer ids: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("partition: reserving producer ids: %w", err)
 	}
 	return nil

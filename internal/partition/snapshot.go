@@ -39,6 +39,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 const (
@@ -233,7 +235,7 @@ func (p *Partition) writeSnapshotLocked(offset int64) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("writing producer-state snapshot: %w", err)
 	}
-	if err := syncDir(p.dir); err != nil {
+	if err := fsutil.SyncDir(p.dir); err != nil {
 		return fmt.Errorf("writing producer-state snapshot: %w", err)
 	}
 	p.bytesSinceSnapshot.Store(0)
@@ -301,13 +303,4 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gregor-log/gregor/internal/fsutil"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
@@ -302,7 +303,7 @@ func writeFileAtomic(path string, data []byte) (*os.File, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -345,18 +346,6 @@ func (w *wal) close() error {
 	err := w.f.Close()
 	w.f = nil
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("quorum: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("quorum: fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // reader decodes fields, remembering the first failure so callers check

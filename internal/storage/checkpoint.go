@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // Partition-level files besides the segments; layouts in doc.go.
@@ -39,7 +41,7 @@ func writeFileAtomic(path string, data []byte) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = fsutil.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -49,17 +51,6 @@ func writeFileAtomic(path string, data []byte) error {
 
 // syncDir makes a directory's entries (created, renamed, removed files)
 // durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if e := d.Close(); err == nil {
-		err = e
-	}
-	return err
-}
 
 // checkpointLines parses Kafka's checkpoint text: a version line, a count
 // line, then count entry lines, each a fields-per-line list of integers.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // Log is the commit log of one partition: a directory of segments.
@@ -188,7 +190,7 @@ func (l *Log) load() error {
 		if err := os.Remove(markerPath); err != nil {
 			return err
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := fsutil.SyncDir(l.dir); err != nil {
 			return err
 		}
 	}
@@ -248,7 +250,7 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 			return nil, err
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -300,7 +302,7 @@ func (l *Log) markDirtyLocked() error {
 	if err := os.Remove(filepath.Join(l.dir, cleanShutdownName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		return err
 	}
 	l.w.dirty = true

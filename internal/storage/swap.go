@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/fsutil"
 	"github.com/gregor-log/gregor/internal/record"
 )
 
@@ -213,7 +214,7 @@ func (p *cleanPass) swap(group []*segment, next, ns *segment, cleanedPath string
 	if err := os.Rename(cleanedPath, swapPath); err != nil {
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		return err
 	}
 	if err := p.step("swap"); err != nil {
@@ -254,7 +255,7 @@ func (p *cleanPass) swap(group []*segment, next, ns *segment, cleanedPath string
 	if err := os.Rename(swapPath, ns.path(logExt)); err != nil {
 		return l.failLocked(err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		return l.failLocked(err)
 	}
 	if err := p.step("renamed"); err != nil {
@@ -309,7 +310,7 @@ func completeSwaps(dir string, names []string) ([]string, error) {
 	if !changed {
 		return names, nil
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	return readDirNames(dir)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // TruncateTo removes every batch at or after offset (followers, after
@@ -68,7 +70,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		// The removals must be durable before new batches reuse their
 		// offsets in segment i: if the old segments came back after a
 		// crash, the log would hold two versions of those offsets.
-		if err := syncDir(l.dir); err != nil {
+		if err := fsutil.SyncDir(l.dir); err != nil {
 			return l.failLocked(err)
 		}
 	}
