@@ -210,8 +210,16 @@ func TestClusterOpensOnlyItsReplicas(t *testing.T) {
 		rp.Partition = 0
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp := seedRequest(t, n.Addr, req).(*kmsg.ProduceResponse)
-		if got := resp.Topics[0].Partitions[0].ErrorCode; got != kerr.NotLeaderForPartition.Code {
+		// The node applies the image to its open partitions just after
+		// publishing it; until then the topic is unknown to its produce
+		// path (retriable for a client), so wait for the settled answer.
+		var got int16
+		clustertest.WaitFor(t, 30*time.Second, "the node to know the topic", func() bool {
+			resp := seedRequest(t, n.Addr, req).(*kmsg.ProduceResponse)
+			got = resp.Topics[0].Partitions[0].ErrorCode
+			return got != kerr.UnknownTopicOrPartition.Code
+		})
+		if got != kerr.NotLeaderForPartition.Code {
 			t.Errorf("produce to node %d without the replica: %v, want NOT_LEADER_OR_FOLLOWER", n.ID, kerr.ErrorForCode(got))
 		}
 		break
