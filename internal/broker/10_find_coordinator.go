@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/gregor-log/gregor/internal/group"
 	"github.com/gregor-log/gregor/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,6 +60,9 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 	if code != 0 {
 		return fail(code, "the group coordinator is not available")
 	}
+	if b.clustered() {
+		return b.clusterGroupCoordinator(c, svc.Config().OffsetsTopicPartitions, key)
+	}
 	if code := svc.GroupCoordinatorError(key); code != 0 {
 		return fail(code, "this node does not coordinate the group")
 	}
@@ -68,5 +72,32 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 	}
 	e := br.Endpoints[0] // the listener Metadata advertises
 	c.NodeID, c.Host, c.Port = b.nodeID(), e.Host, e.Port
+	return c
+}
+
+// clusterGroupCoordinator answers, in a cluster, the broker leading the
+// group's partition of __consumer_offsets as the image has it: that node
+// coordinates the group (it loads the partition when it becomes leader).
+func (b *Broker) clusterGroupCoordinator(c kmsg.FindCoordinatorResponseCoordinator, partitions int32, key string) kmsg.FindCoordinatorResponseCoordinator {
+	fail := func(msg string) kmsg.FindCoordinatorResponseCoordinator {
+		c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
+		return c
+	}
+	img := b.store.Image()
+	t, ok := img.Topic(consumerOffsetsTopic)
+	p := group.PartitionFor(key, partitions)
+	if !ok || int(p) >= len(t.Partitions) {
+		return fail("__consumer_offsets is not in the metadata yet")
+	}
+	leader := t.Partitions[p].Leader
+	if leader < 0 {
+		return fail("the group's partition of __consumer_offsets has no leader")
+	}
+	br, ok := img.Broker(leader)
+	if !ok || br.Fenced || len(br.Endpoints) == 0 {
+		return fail("the coordinator has no listener registered")
+	}
+	e := br.Endpoints[0] // the listener Metadata advertises
+	c.NodeID, c.Host, c.Port = leader, e.Host, e.Port
 	return c
 }

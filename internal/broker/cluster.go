@@ -483,6 +483,8 @@ func (b *Broker) applyRoles(img *metadata.Image, reg *registry) {
 			delete(cs.roles, key)
 		}
 	}
+	// The group coordinator follows __consumer_offsets leadership.
+	b.groupFollowLeadersLocked(reg)
 	for id, f := range cs.fetchers {
 		if f.Len() == 0 {
 			f.Close()

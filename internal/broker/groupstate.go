@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gregor-log/gregor/internal/group"
 	"github.com/gregor-log/gregor/internal/partition"
@@ -21,6 +22,10 @@ import (
 type groupState struct {
 	mu      sync.Mutex
 	service *group.Service
+	// running is service once it follows leaderships (cluster mode):
+	// applyRoles reads it without mu, which groupCoordinator holds while
+	// it creates the topic (and so may wait for controlMu).
+	running atomic.Pointer[group.Service]
 
 	topicsMu      sync.Mutex
 	lastRegistry  *registry
@@ -77,9 +82,44 @@ func (b *Broker) groupCoordinator() (*group.Service, int16) {
 		Topics:        b.groupTopics,
 		Logger:        b.log.With("component", "group-coordinator"),
 	})
-	svc.Start()
 	gs.service = svc
+	if !b.clustered() {
+		svc.Start()
+		return svc, 0
+	}
+	// In a cluster a node serves only the partitions it leads: Run loads
+	// nothing, and applyRoles loads and unloads as leaderships move.
+	svc.Run()
+	b.controlMu.Lock()
+	gs.running.Store(svc)
+	b.groupFollowLeadersLocked(b.currentRegistry())
+	b.controlMu.Unlock()
 	return svc, 0
+}
+
+// groupFollowLeadersLocked makes the coordinator serve exactly the
+// partitions of __consumer_offsets this node leads, as applyRoles last
+// applied them: a new leader replays the partition, a former one drops
+// its groups (their clients get NOT_COORDINATOR and look again). The
+// caller holds controlMu.
+func (b *Broker) groupFollowLeadersLocked(reg *registry) {
+	svc := b.groupStateRef().running.Load()
+	if svc == nil || b.cluster == nil {
+		return
+	}
+	t, ok := reg.byName[consumerOffsetsTopic]
+	if !ok {
+		return
+	}
+	self := b.nodeID()
+	for i := range t.partitions {
+		r, ok := b.cluster.roles[partitionKey{t.id, int32(i)}]
+		if ok && r.leader == self && r.p != nil && r.p.IsLeader() {
+			svc.Load(int32(i))
+		} else {
+			svc.Unload(int32(i))
+		}
+	}
 }
 
 func (b *Broker) groupBrokerClosed() bool {
@@ -223,7 +263,7 @@ func (l offsetsLog) ReadBatches(offset int64, maxBytes int32) ([]byte, error) {
 	}
 	// Compaction or retention may have moved the start past 0.
 	offset = max(offset, p.LogStartOffset())
-	sl, err := p.Read(offset, maxBytes, p.HighWatermark())
+	sl, err := p.Read(offset, maxBytes, l.end(p))
 	if err != nil || sl.Size == 0 {
 		return nil, err
 	}
@@ -238,6 +278,19 @@ func (l offsetsLog) HighWatermark() int64 {
 	p, err := l.partition()
 	if err != nil {
 		return 0
+	}
+	return l.end(p)
+}
+
+// end is where a load stops. In a cluster it is the log end: a new
+// leader's high watermark may lag the commits its followers acknowledged
+// (it moves once the ISR fetches again), and a leader never truncates its
+// own log, so everything up to the log end becomes committed — Kafka's
+// coordinator loads to the log end too. On a single node the two are the
+// same once appends are durable; the high watermark stays the bound.
+func (l offsetsLog) end(p *partition.Partition) int64 {
+	if l.b.clustered() {
+		return p.LogEndOffset()
 	}
 	return p.HighWatermark()
 }

@@ -82,6 +82,10 @@ type Service struct {
 	topicsSeen    bool
 	armedAt       int64 // deadline the timer goroutine sleeps toward
 	started       bool
+	// loadGen counts Load and Unload calls per partition: a load running
+	// for an older generation stops instead of replaying into a partition
+	// that was unloaded (and maybe loaded again) meanwhile. Nil until Run.
+	loadGen []uint64
 
 	queues []*appendQueue // by partition; each has its own locks
 }
@@ -134,6 +138,98 @@ func (s *Service) Start() {
 	go func() { defer s.wg.Done(); s.load() }()
 	go func() { defer s.wg.Done(); s.runTimers() }()
 }
+
+// Run starts the timer goroutine with no partition loaded: every group
+// answers NOT_COORDINATOR until Load. It is Start for a cluster, where a
+// node serves only the partitions of __consumer_offsets it leads.
+func (s *Service) Run() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return
+	}
+	s.started = true
+	s.loadGen = make([]uint64, s.core.cfg.OffsetsTopicPartitions)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.runTimers() }()
+}
+
+// Load starts loading a partition this node now leads, in the background
+// (its groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile). Loading or
+// loaded already, it does nothing. Only after Run.
+func (s *Service) Load(p int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loadGen == nil || p < 0 || int(p) >= len(s.loadGen) || s.ctx.Err() != nil || s.core.Owns(p) || s.core.Loading(p) {
+		return
+	}
+	s.loadGen[p]++
+	gen := s.loadGen[p]
+	s.core.BeginLoad(p)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.loadOne(p, gen) }()
+}
+
+// Unload stops serving a partition this node no longer leads: its groups
+// are dropped (the new leader replays them from the log) and their parked
+// requests answered NOT_COORDINATOR. Only after Run.
+func (s *Service) Unload(p int32) {
+	s.mu.Lock()
+	if s.loadGen == nil || p < 0 || int(p) >= len(s.loadGen) || (!s.core.Owns(p) && !s.core.Loading(p)) {
+		s.mu.Unlock()
+		return
+	}
+	s.loadGen[p]++
+	s.core.Unload(p)
+	writes, replies := s.takeReadyLocked()
+	s.mu.Unlock()
+	if err := s.await(writes); err != nil {
+		s.log.Warn("group coordinator: writes while unloading failed", "partition", p, "err", err)
+	}
+	s.deliver(replies)
+	s.log.Info("group coordinator: unloaded", "partition", p)
+}
+
+// loadOne replays one partition for Load, retrying a failed read every
+// loadRetry until it succeeds, the partition is unloaded or the Service
+// closes.
+func (s *Service) loadOne(p int32, gen uint64) {
+	for {
+		start := time.Now()
+		n, err := s.loadPartition(p, gen)
+		if s.ctx.Err() != nil || errors.Is(err, errLoadSuperseded) {
+			return
+		}
+		s.mu.Lock()
+		if s.loadGen[p] != gen {
+			s.mu.Unlock()
+			return
+		}
+		if err != nil {
+			s.core.BeginLoad(p) // forget what the failed attempt replayed
+			s.mu.Unlock()
+			s.log.Error("group coordinator: loading __consumer_offsets failed; will retry", "partition", p, "err", err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(loadRetry):
+			}
+			continue
+		}
+		s.core.EndLoad(s.nowMs(), p)
+		writes, replies := s.takeReadyLocked()
+		s.mu.Unlock()
+		if err := s.await(writes); err != nil {
+			s.log.Warn("group coordinator: cleaning up after load failed", "partition", p, "err", err)
+		}
+		s.deliver(replies)
+		s.log.Info("group coordinator: loaded", "partition", p, "records", n, "took", time.Since(start))
+		return
+	}
+}
+
+// errLoadSuperseded stops a load whose partition was unloaded meanwhile.
+var errLoadSuperseded = errors.New("group: partition unloaded during its load")
 
 // Close stops the goroutines; requests still parked are answered
 // COORDINATOR_NOT_AVAILABLE by their contexts ending (the broker closes
@@ -315,7 +411,7 @@ func (s *Service) load() {
 		var failed []int32
 		for _, p := range pending {
 			start := time.Now()
-			n, err := s.loadPartition(p)
+			n, err := s.loadPartition(p, 0)
 			if s.ctx.Err() != nil {
 				return
 			}
@@ -350,7 +446,9 @@ func (s *Service) load() {
 	}
 }
 
-func (s *Service) loadPartition(p int32) (int, error) {
+// loadPartition replays partition p; gen, when not 0, is the Load
+// generation the replay belongs to (errLoadSuperseded once it moved).
+func (s *Service) loadPartition(p int32, gen uint64) (int, error) {
 	lg, err := s.opts.Log(p)
 	if err != nil {
 		return 0, err
@@ -382,6 +480,10 @@ func (s *Service) loadPartition(p int32) (int, error) {
 				continue
 			}
 			s.mu.Lock()
+			if gen != 0 && s.loadGen[p] != gen {
+				s.mu.Unlock()
+				return n, errLoadSuperseded
+			}
 			for r, ok := it.Next(); ok; r, ok = it.Next() {
 				if r.Offset >= end {
 					break
