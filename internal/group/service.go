@@ -235,7 +235,11 @@ var errLoadSuperseded = errors.New("group: partition unloaded during its load")
 // COORDINATOR_NOT_AVAILABLE by their contexts ending (the broker closes
 // their connections).
 func (s *Service) Close() {
+	// Under mu: Load checks ctx and adds to wg under it, so no load
+	// goroutine starts once Wait may have begun.
+	s.mu.Lock()
 	s.cancel()
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 
