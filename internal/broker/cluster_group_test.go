@@ -19,8 +19,9 @@ import (
 // nothing before the last commit is delivered again, and commits go on.
 func TestClusterGroupCoordinatorFollowsOffsetsLeader(t *testing.T) {
 	const offsetsPartitions = 3
+	// offsets.topic.replication.factor is left unset: a cluster of three
+	// voters must create __consumer_offsets with three replicas by itself.
 	c := clustertest.Start(t, 3, map[string]string{
-		"offsets.topic.replication.factor": "3",
 		"offsets.topic.num.partitions":     fmt.Sprint(offsetsPartitions),
 		"group.initial.rebalance.delay.ms": "0",
 	})

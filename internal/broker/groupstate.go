@@ -142,7 +142,7 @@ func (b *Broker) groupEnsureOffsetsTopic() (int32, error) {
 	_, errs := b.createTopics([]topicSpec{{
 		name:              consumerOffsetsTopic,
 		numPartitions:     b.cfg.OffsetsTopicNumPartitions,
-		replicationFactor: b.cfg.OffsetsTopicReplicationFactor,
+		replicationFactor: b.offsetsTopicReplicationFactor(),
 		configs:           configs,
 	}}, false)
 	if err := errs[0]; err != nil && err.err != kerr.TopicAlreadyExists {
@@ -154,6 +154,18 @@ func (b *Broker) groupEnsureOffsetsTopic() (int32, error) {
 	}
 	b.log.Info("created __consumer_offsets", "partitions", len(t.partitions))
 	return int32(len(t.partitions)), nil
+}
+
+// offsetsTopicReplicationFactor is offsets.topic.replication.factor when
+// set. Unset, a single node uses 1 and a cluster Kafka's 3, capped at the
+// number of configured voters (the cluster's intended size, not the
+// brokers alive right now: a cluster still starting must not create the
+// topic with fewer replicas for good).
+func (b *Broker) offsetsTopicReplicationFactor() int16 {
+	if b.cfg.IsSet("offsets.topic.replication.factor") || !b.cfg.Clustered() {
+		return b.cfg.OffsetsTopicReplicationFactor
+	}
+	return int16(min(3, len(b.cfg.ControllerQuorumVoters)))
 }
 
 // groupConfig maps the broker's configs to the coordinator's.

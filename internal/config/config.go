@@ -95,7 +95,7 @@ type Config struct {
 	ControlledShutdownEnable     bool     `yaml:"controlled.shutdown.enable" doc:"In a cluster, a stopping broker first hands its leaderships over through the controller (bounded by broker.session.timeout.ms)."`
 
 	OffsetsTopicNumPartitions         int32    `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
-	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic (Gregor's default 1 suits a single node)."`
+	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic. Unset: 1 on a single node; in a cluster 3, capped at the number of controller voters."`
 	OffsetsRetentionMinutes           int32    `yaml:"offsets.retention.minutes" doc:"Committed offsets of empty groups expire after this."`
 	GroupInitialRebalanceDelayMs      int32    `yaml:"group.initial.rebalance.delay.ms" doc:"Delay of the first rebalance of a new group."`
 	GroupMinSessionTimeoutMs          int32    `yaml:"group.min.session.timeout.ms" doc:"Smallest session timeout a member may ask for."`
