@@ -7,14 +7,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/partition"
 	"github.com/gregor-log/gregor/internal/replication"
-	"github.com/gregor-log/gregor/internal/storage"
 	"github.com/gregor-log/gregor/internal/testbroker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -54,7 +52,7 @@ func TestFollowerOfTestbroker(t *testing.T) {
 	produceN(0, 50)
 
 	dir := t.TempDir()
-	p, err := partition.Open(dir, "replicated", 0, testPartitionConfig())
+	p, err := partition.Open(dir, "replicated", 0, replication.TestPartitionConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,17 +70,17 @@ func TestFollowerOfTestbroker(t *testing.T) {
 	defer f.Close()
 	f.Add(replication.TopicPartition{Topic: "replicated", TopicID: td.ID, Partition: 0}, p, 0)
 
-	waitUntil(t, "the follower to copy 50 records", func() bool { return p.LogEndOffset() == 50 })
+	replication.WaitUntil(t, "the follower to copy 50 records", func() bool { return p.LogEndOffset() == 50 })
 	produceN(50, 30) // while following: the long poll wakes on appends
-	waitUntil(t, "the follower to copy 80 records", func() bool { return p.LogEndOffset() == 80 && p.HighWatermark() == 80 })
+	replication.WaitUntil(t, "the follower to copy 80 records", func() bool { return p.LogEndOffset() == 80 && p.HighWatermark() == 80 })
 	leaderDir := filepath.Join(b.Dir, "replicated-0")
-	if x, y := segmentBytes(t, leaderDir), segmentBytes(t, dir); !bytes.Equal(x, y) {
+	if x, y := replication.SegmentBytes(t, leaderDir), replication.SegmentBytes(t, dir); !bytes.Equal(x, y) {
 		t.Fatalf("logs differ: leader %d bytes, follower %d bytes", len(x), len(y))
 	}
 
 	// A follower by topic name (Fetch v12) works too.
 	dir2 := t.TempDir()
-	p2, err := partition.Open(dir2, "replicated", 0, testPartitionConfig())
+	p2, err := partition.Open(dir2, "replicated", 0, replication.TestPartitionConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,45 +89,8 @@ func TestFollowerOfTestbroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Add(replication.TopicPartition{Topic: "replicated", Partition: 0}, p2, 0)
-	waitUntil(t, "the second follower", func() bool { return p2.LogEndOffset() == 80 })
-	if x, y := segmentBytes(t, leaderDir), segmentBytes(t, dir2); !bytes.Equal(x, y) {
+	replication.WaitUntil(t, "the second follower", func() bool { return p2.LogEndOffset() == 80 })
+	if x, y := replication.SegmentBytes(t, leaderDir), replication.SegmentBytes(t, dir2); !bytes.Equal(x, y) {
 		t.Fatal("second follower's log differs")
 	}
-}
-
-// The helpers of the internal tests, which an external package cannot see.
-
-func testPartitionConfig() partition.Config {
-	return partition.Config{Storage: storage.Config{SegmentBytes: 1 << 20, FlushMessages: 1}}
-}
-
-// waitUntil polls cond until it holds, failing the test at the deadline.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// segmentBytes returns the contents of every .log file of a partition
-// directory, in order.
-func segmentBytes(t testing.TB, dir string) []byte {
-	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []byte
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b...)
-	}
-	return out
 }
