@@ -58,6 +58,8 @@ func apiRanges() []wire.APIRange {
 // (the group coordinator).
 type Broker struct {
 	log *slog.Logger
+	// dial, if set, opens inter-node connections (WithDialer).
+	dial Dialer
 	// cluster is the replication state of a multi-node cluster
 	// (cluster.go); nil on a single node.
 	cluster *clusterState
@@ -67,6 +69,18 @@ type Broker struct {
 }
 
 var _ wire.Handler = (*Broker)(nil)
+
+// Option changes how New builds a broker in ways that are not
+// configuration a user sets: hooks for tests and embedding programs.
+type Option func(*Broker)
+
+// Dialer is how a broker opens its connections to other nodes.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// WithDialer makes every inter-node connection (Raft transport, follower
+// fetches, requests to the controller) go through d. The fault-injection
+// suite uses it to send each link through a proxy it can cut.
+func WithDialer(d Dialer) Option { return func(b *Broker) { b.dial = d } }
 
 // metadataDirName is the metadata log's directory under log.dirs, named as
 // KRaft names its own; the topic name __cluster_metadata is reserved.
@@ -78,7 +92,7 @@ const lockFileName = ".lock"
 
 // New opens the data directory: the metadata log and every partition it
 // lists. It binds nothing; Start does.
-func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
+func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -86,6 +100,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Broker, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{log: logger.With("node", cfg.NodeID)}
+	for _, o := range opts {
+		o(b)
+	}
 	b.cfg = cfg
 	b.stop = make(chan struct{})
 	b.setFetchMaxBytes(cfg.FetchMaxBytes)

@@ -113,6 +113,7 @@ func (b *Broker) openQuorum(dir string) (metadata.Store, error) {
 		Listen: b.cfg.ControllerListener,
 		Dir:    filepath.Join(dir, metadataDirName, raftDirName),
 		Logger: b.log.With("component", "quorum"),
+		Dial:   b.dial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata quorum: %w", err)
@@ -141,12 +142,16 @@ func (b *Broker) startCluster(advertised []metadata.Endpoint) error {
 	for _, e := range advertised {
 		seeds = append(seeds, e.Host+":"+strconv.Itoa(int(e.Port)))
 	}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
-		kgo.ClientID("gregor-broker-"+strconv.Itoa(int(b.nodeID()))),
-		kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RetryTimeout(5*time.Second),
-	)
+		kgo.ClientID("gregor-broker-" + strconv.Itoa(int(b.nodeID()))),
+		kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.RetryTimeout(5 * time.Second),
+	}
+	if b.dial != nil {
+		opts = append(opts, kgo.Dialer(b.dial))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("broker: inter-broker client: %w", err)
 	}

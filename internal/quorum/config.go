@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,11 @@ type Config struct {
 
 	// Logger receives the node's and etcd raft's logs (default slog.Default).
 	Logger *slog.Logger
+
+	// Dial, if set, opens the transport's connections to peers instead of
+	// a plain net.Dialer. The fault-injection tests route every link
+	// through a proxy they can cut this way.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 const (

@@ -172,6 +172,7 @@ func Open(cfg Config) (*Node, error) {
 	n.members.Store(&m) // before the transport accepts anyone
 	if ln != nil {
 		n.tr = newTransport(n.self, ln, n.log, n.deliver, n.report, n.isMember)
+		n.tr.dialFn = cfg.Dial
 	}
 	n.publishMembers()
 

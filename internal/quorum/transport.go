@@ -94,6 +94,8 @@ type transport struct {
 	report func(report)
 	// isMember reports whether a Raft id may send to us.
 	isMember func(uint64) bool
+	// dialFn, if set, replaces net.Dialer (Config.Dial).
+	dialFn func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	wg   sync.WaitGroup
 	stop chan struct{}
@@ -441,8 +443,12 @@ func (p *peer) dial() (net.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	dial := p.t.dialFn
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}
