@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/fsutil"
 	"github.com/gregor-log/gregor/internal/metadata"
 	"github.com/gregor-log/gregor/internal/partition"
 	"github.com/gregor-log/gregor/internal/storage"
@@ -311,22 +312,7 @@ func writePartitionMetadata(dir string, id metadata.TopicID) error {
 	if cur, ok := readPartitionMetadata(dir); ok && cur == id {
 		return nil
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(f, "version: 0\ntopic_id: %s\n", id)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	return err
+	return fsutil.WriteFileAtomic(path, fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", id))
 }
 
 // removeOrphans deletes partition directories whose partition.metadata

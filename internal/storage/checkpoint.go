@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // Partition-level files besides the segments; layouts in doc.go.
@@ -20,34 +17,6 @@ const (
 	cleanShutdownName      = ".clean-shutdown"
 	checkpointVersion      = 0
 )
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content: write a temporary file, fsync it, rename it over
-// path, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if e := f.Close(); err == nil {
-		err = e
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsutil.SyncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
 
 // syncDir makes a directory's entries (created, renamed, removed files)
 // durable.

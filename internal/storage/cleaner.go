@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/fsutil"
 	"github.com/gregor-log/gregor/internal/record"
 )
 
@@ -305,7 +306,7 @@ func (l *Log) setCleanerCheckpoint(offset int64, lower bool) error {
 		return nil
 	}
 	path := filepath.Join(l.dir, cleanerCheckpointName)
-	if err := writeFileAtomic(path, formatCheckpoint([][]int64{{offset}})); err != nil {
+	if err := fsutil.WriteFileAtomic(path, formatCheckpoint([][]int64{{offset}})); err != nil {
 		return err
 	}
 	l.cleanerCheckpoint.Store(offset)

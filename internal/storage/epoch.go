@@ -3,6 +3,8 @@ package storage
 import (
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
 // epochEntry says that leader epoch epoch wrote its first batch at
@@ -69,7 +71,7 @@ func (c *epochCache) persist(entries []epochEntry) error {
 	for i, e := range entries {
 		lines[i] = []int64{int64(e.epoch), e.startOffset}
 	}
-	if err := writeFileAtomic(c.path, formatCheckpoint(lines)); err != nil {
+	if err := fsutil.WriteFileAtomic(c.path, formatCheckpoint(lines)); err != nil {
 		return err
 	}
 	c.entries.Store(&entries)

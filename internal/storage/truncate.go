@@ -223,7 +223,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 // offset.
 func (l *Log) setLogStartOffsetLocked(offset int64) error {
 	path := filepath.Join(l.dir, logStartCheckpointName)
-	if err := writeFileAtomic(path, formatCheckpoint([][]int64{{offset}})); err != nil {
+	if err := fsutil.WriteFileAtomic(path, formatCheckpoint([][]int64{{offset}})); err != nil {
 		return l.failLocked(err)
 	}
 	l.logStartOffset.Store(offset)
