@@ -78,7 +78,12 @@ func (c *Controller) AlterPartition(now time.Time, req AlterPartitionRequest) ([
 		if res.Err = c.checkAlterPartition(req.NodeID, t, p, item); res.Err != nil {
 			continue
 		}
-		if r := changeRecord(t, p, p.Leader, item.NewISR, nil); r != nil {
+		// An ISR that now holds every adding replica completes the
+		// partition's reassignment in the same record
+		// (controller_reassign.go).
+		next := p
+		next.ISR = item.NewISR
+		if r := partitionChange(t, p, c.completeReassignment(next)); r != nil {
 			records = append(records, r)
 			res.Leader, res.LeaderEpoch, res.ISR, res.PartitionEpoch = r.Leader, r.LeaderEpoch, slices.Clone(r.ISR), r.PartitionEpoch
 		} else {

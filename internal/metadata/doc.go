@@ -34,7 +34,8 @@
 // machine: registrations, heartbeats and session ticks, AlterPartition,
 // topic and partition creation, leader elections and producer id blocks go
 // in, with the current time; the records to append and the responses come
-// out. Placement (placement.go) spreads replicas over brokers and racks.
+// out. Partition reassignments (KIP-455) and the automatic preferred-leader
+// rebalancing are in controller_reassign.go. Placement (placement.go) spreads replicas over brokers and racks.
 // The records it writes (records_cluster.go) are checked by Apply against
 // the replication invariants of docs/design/replication.md: the leader is
 // in the ISR, the ISR is a non-empty subset of the replicas, LeaderEpoch

@@ -15,6 +15,9 @@ func FuzzDecodeBatch(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1, 2, 3, 0})
+	// Version 1 of the partition records: a reassignment in progress.
+	f.Add(EncodeBatch([]Record{&PartitionChangeRecord{ISR: []int32{1}, Replicas: []int32{2, 1}, AddingReplicas: []int32{2}, RemovingReplicas: []int32{1}},
+		&PartitionRecord{Replicas: []int32{2, 1}, ISR: []int32{1}, AddingReplicas: []int32{2}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := DecodeBatch(b)
 		if err != nil {

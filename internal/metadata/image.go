@@ -48,6 +48,14 @@ type Partition struct {
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (KIP-455; controller_reassign.go): Replicas is then the
+	// target followed by the replicas leaving, AddingReplicas the target's
+	// members that are catching up, RemovingReplicas the members that
+	// leave once they have. Both are subsets of Replicas, disjoint, and
+	// empty (nil) when no reassignment is in progress.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // Broker is a registered broker.
@@ -182,7 +190,11 @@ func (img *Image) apply(r Record) error {
 		t := *old
 		t.Partitions = slices.Clone(old.Partitions)
 		p := Partition{Partition: r.Partition, Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR),
-			Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch}
+			Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+			AddingReplicas: slices.Clone(r.AddingReplicas), RemovingReplicas: slices.Clone(r.RemovingReplicas)}
+		if err := checkReassignment(p); err != nil {
+			return fmt.Errorf("%w: %s-%d: %v", ErrInvalidRecord, name, r.Partition, err)
+		}
 		if r.Partition == n {
 			t.Partitions = append(t.Partitions, p)
 		} else {

@@ -80,14 +80,20 @@ type TopicRecord struct {
 
 // PartitionRecord creates or replaces one partition's assignment and
 // leadership. PartitionEpoch increases with every change of the record.
+//
+// Version 1 adds AddingReplicas and RemovingReplicas (a reassignment in
+// progress, as a snapshot restores it); a record without them is written
+// as version 0.
 type PartitionRecord struct {
-	TopicID        TopicID
-	Partition      int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	TopicID          TopicID
+	Partition        int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // ConfigResource is the kind of thing a ConfigRecord configures, with
@@ -122,8 +128,8 @@ func (*ConfigRecord) Type() RecordType      { return TypeConfig }
 func (*RemoveTopicRecord) Type() RecordType { return TypeRemoveTopic }
 
 // recordVersion is the encoding version of every record type but
-// BrokerRecord's version 1 (see versionOf); a field added later bumps it
-// for that type.
+// BrokerRecord's version 1 and the reassignment versions of the partition
+// records (see versionOf); a field added later bumps it for that type.
 const recordVersion = 0
 
 // AppendRecord appends r's encoding: type, version, fields.
@@ -172,7 +178,11 @@ func (r *PartitionRecord) appendBody(dst []byte) []byte {
 	dst = appendInt32s(dst, r.ISR)
 	dst = binary.AppendVarint(dst, int64(r.Leader))
 	dst = binary.AppendVarint(dst, int64(r.LeaderEpoch))
-	return binary.AppendVarint(dst, int64(r.PartitionEpoch))
+	dst = binary.AppendVarint(dst, int64(r.PartitionEpoch))
+	if versionOf(r) == reassignmentV1 {
+		dst = appendReassignment(dst, r.AddingReplicas, r.RemovingReplicas)
+	}
+	return dst
 }
 
 func (r *ConfigRecord) appendBody(dst []byte) []byte {
@@ -208,7 +218,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
 	}
 	typ, version := RecordType(b[0]), b[1]
-	if version != recordVersion && (typ != TypeBroker || version != brokerRecordV1) {
+	if !knownVersion(typ, version) {
 		return nil, fmt.Errorf("%w: type %d version %d", ErrCorrupt, typ, version)
 	}
 	d := &decoder{b: b[2:]}
@@ -238,8 +248,12 @@ func DecodeRecord(b []byte) (Record, error) {
 		}
 		r = t
 	case TypePartition:
-		r = &PartitionRecord{TopicID: d.id(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
+		pr := &PartitionRecord{TopicID: d.id(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
 			Leader: d.int32(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+		if version == reassignmentV1 {
+			pr.AddingReplicas, pr.RemovingReplicas = d.int32s(), d.int32s()
+		}
+		r = pr
 	case TypeConfig:
 		c := &ConfigRecord{Resource: ConfigResource(d.byte()), ResourceName: d.string(), Name: d.string()}
 		switch d.byte() {
@@ -254,7 +268,7 @@ func DecodeRecord(b []byte) (Record, error) {
 	case TypeRemoveTopic:
 		r = &RemoveTopicRecord{ID: d.id()}
 	case TypeFenceBroker, TypeUnfenceBroker, TypePartitionChange, TypeProducerIDs:
-		r = decodeClusterRecord(d, typ)
+		r = decodeClusterRecord(d, typ, version)
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, typ)
 	}

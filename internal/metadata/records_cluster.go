@@ -28,6 +28,10 @@ const (
 // and Fenced.
 const brokerRecordV1 = 1
 
+// reassignmentV1 is the PartitionRecord and PartitionChangeRecord version
+// with AddingReplicas and RemovingReplicas (a reassignment in progress).
+const reassignmentV1 = 1
+
 // NoLeader is the Leader of a partition none of whose ISR is alive.
 const NoLeader int32 = -1
 
@@ -52,14 +56,23 @@ type UnfenceBrokerRecord struct {
 // Replicas is not nil, its replicas. It carries the resulting epochs, which
 // Apply checks against the partition's current ones (see the invariants
 // above).
+//
+// AddingReplicas and RemovingReplicas (a reassignment in progress) go with
+// Replicas: when Replicas is not nil they replace the partition's (empty:
+// no reassignment), when it is nil they must be empty and the partition's
+// stay. A record with either set is written as version 1, any other as
+// version 0, so records of a log written before reassignments decode as
+// they always did: a replica change without a reassignment.
 type PartitionChangeRecord struct {
-	TopicID        TopicID
-	Partition      int32
-	Leader         int32 // NoLeader for none
-	ISR            []int32
-	Replicas       []int32 // nil: unchanged
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	TopicID          TopicID
+	Partition        int32
+	Leader           int32 // NoLeader for none
+	ISR              []int32
+	Replicas         []int32 // nil: unchanged
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // ProducerIDsRecord hands the block of producer ids below NextBlockStart
@@ -75,12 +88,45 @@ func (*UnfenceBrokerRecord) Type() RecordType   { return TypeUnfenceBroker }
 func (*PartitionChangeRecord) Type() RecordType { return TypePartitionChange }
 func (*ProducerIDsRecord) Type() RecordType     { return TypeProducerIDs }
 
-// versionOf is the encoding version of r.
+// versionOf is the encoding version of r: the oldest that holds its
+// fields, so records that do not use a later field keep their bytes.
 func versionOf(r Record) byte {
-	if b, ok := r.(*BrokerRecord); ok && (b.Incarnation != IncarnationID{} || b.BrokerEpoch != 0 || b.Fenced) {
-		return brokerRecordV1
+	switch r := r.(type) {
+	case *BrokerRecord:
+		if r.Incarnation != (IncarnationID{}) || r.BrokerEpoch != 0 || r.Fenced {
+			return brokerRecordV1
+		}
+	case *PartitionRecord:
+		if len(r.AddingReplicas) > 0 || len(r.RemovingReplicas) > 0 {
+			return reassignmentV1
+		}
+	case *PartitionChangeRecord:
+		if len(r.AddingReplicas) > 0 || len(r.RemovingReplicas) > 0 {
+			return reassignmentV1
+		}
 	}
 	return recordVersion
+}
+
+// knownVersion reports whether version is an encoding of typ this code
+// reads.
+func knownVersion(typ RecordType, version byte) bool {
+	switch {
+	case version == recordVersion:
+		return true
+	case typ == TypeBroker:
+		return version == brokerRecordV1
+	case typ == TypePartition || typ == TypePartitionChange:
+		return version == reassignmentV1
+	}
+	return false
+}
+
+// appendReassignment appends the fields version 1 of the partition
+// records adds.
+func appendReassignment(dst []byte, adding, removing []int32) []byte {
+	dst = appendInt32s(dst, adding)
+	return appendInt32s(dst, removing)
 }
 
 func appendBrokerRecordV1(dst []byte, r *BrokerRecord) []byte {
@@ -115,7 +161,11 @@ func (r *PartitionChangeRecord) appendBody(dst []byte) []byte {
 		dst = appendInt32s(dst, r.Replicas)
 	}
 	dst = binary.AppendVarint(dst, int64(r.LeaderEpoch))
-	return binary.AppendVarint(dst, int64(r.PartitionEpoch))
+	dst = binary.AppendVarint(dst, int64(r.PartitionEpoch))
+	if versionOf(r) == reassignmentV1 {
+		dst = appendReassignment(dst, r.AddingReplicas, r.RemovingReplicas)
+	}
+	return dst
 }
 
 func (r *ProducerIDsRecord) appendBody(dst []byte) []byte {
@@ -131,9 +181,10 @@ func appendBool(dst []byte, v bool) []byte {
 	return append(dst, 0)
 }
 
-// decodeClusterRecord decodes the body of a record of types 7 to 10; the
-// caller checks d for failure and trailing bytes.
-func decodeClusterRecord(d *decoder, typ RecordType) Record {
+// decodeClusterRecord decodes the body of a record of types 7 to 10 at a
+// version knownVersion accepts; the caller checks d for failure and
+// trailing bytes.
+func decodeClusterRecord(d *decoder, typ RecordType, version byte) Record {
 	switch typ {
 	case TypeFenceBroker:
 		return &FenceBrokerRecord{NodeID: d.int32(), BrokerEpoch: d.int64()}
@@ -148,6 +199,9 @@ func decodeClusterRecord(d *decoder, typ RecordType) Record {
 			}
 		}
 		r.LeaderEpoch, r.PartitionEpoch = d.int32(), d.int32()
+		if version == reassignmentV1 {
+			r.AddingReplicas, r.RemovingReplicas = d.int32s(), d.int32s()
+		}
 		return r
 	case TypeProducerIDs:
 		return &ProducerIDsRecord{NodeID: d.int32(), BrokerEpoch: d.int64(), NextBlockStart: d.int64()}
@@ -223,9 +277,14 @@ func (img *Image) applyPartitionChange(r *PartitionChangeRecord) error {
 	}
 	p := old.Partitions[r.Partition]
 	next := Partition{Partition: r.Partition, Replicas: p.Replicas, ISR: slices.Clone(r.ISR),
-		Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch}
-	if r.Replicas != nil {
+		Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+		AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas}
+	switch {
+	case r.Replicas != nil:
 		next.Replicas = slices.Clone(r.Replicas)
+		next.AddingReplicas, next.RemovingReplicas = slices.Clone(r.AddingReplicas), slices.Clone(r.RemovingReplicas)
+	case len(r.AddingReplicas) > 0 || len(r.RemovingReplicas) > 0:
+		return fmt.Errorf("%w: %s-%d: adding or removing replicas without replicas", ErrInvalidRecord, name, r.Partition)
 	}
 	if err := checkPartition(next); err != nil {
 		return fmt.Errorf("%w: %s-%d: %v", ErrInvalidRecord, name, r.Partition, err)
@@ -240,7 +299,8 @@ func (img *Image) applyPartitionChange(r *PartitionChangeRecord) error {
 	case next.LeaderEpoch != wantLeaderEpoch || next.LeaderEpoch < p.LeaderEpoch:
 		return fmt.Errorf("%w: %s-%d: leader epoch %d after %d, leader %d after %d", ErrInvalidRecord, name, r.Partition,
 			next.LeaderEpoch, p.LeaderEpoch, next.Leader, p.Leader)
-	case next.Leader == p.Leader && slices.Equal(next.ISR, p.ISR) && slices.Equal(next.Replicas, p.Replicas):
+	case next.Leader == p.Leader && slices.Equal(next.ISR, p.ISR) && slices.Equal(next.Replicas, p.Replicas) &&
+		slices.Equal(next.AddingReplicas, p.AddingReplicas) && slices.Equal(next.RemovingReplicas, p.RemovingReplicas):
 		return fmt.Errorf("%w: %s-%d: change changes nothing", ErrInvalidRecord, name, r.Partition)
 	}
 	t := *old
@@ -264,6 +324,21 @@ func checkPartition(p Partition) error {
 	}
 	if p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader) {
 		return fmt.Errorf("leader %d not in ISR %v", p.Leader, p.ISR)
+	}
+	return checkReassignment(p)
+}
+
+// checkReassignment checks a reassignment in progress: adding and
+// removing replicas are distinct replicas, and no replica is both.
+func checkReassignment(p Partition) error {
+	a, r := p.AddingReplicas, p.RemovingReplicas
+	switch {
+	case len(a) == 0 && len(r) == 0:
+		return nil
+	case hasDuplicate(a) || hasDuplicate(r) || !subset(a, p.Replicas) || !subset(r, p.Replicas):
+		return fmt.Errorf("adding %v and removing %v must be distinct replicas of %v", a, r, p.Replicas)
+	case hasDuplicate(slices.Concat(a, r)):
+		return fmt.Errorf("replicas both adding %v and removing %v", a, r)
 	}
 	return nil
 }

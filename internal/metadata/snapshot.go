@@ -40,7 +40,8 @@ func (img *Image) Records() []Record {
 		for _, p := range t.Partitions {
 			out = append(out, &PartitionRecord{TopicID: t.ID, Partition: p.Partition,
 				Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR), Leader: p.Leader,
-				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch})
+				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				AddingReplicas: slices.Clone(p.AddingReplicas), RemovingReplicas: slices.Clone(p.RemovingReplicas)})
 		}
 	}
 	return out
