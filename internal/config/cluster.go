@@ -86,5 +86,14 @@ func (c *Config) validateCluster() []error {
 	if c.ReplicaFetchBackoffMs < 0 {
 		bad("replica.fetch.backoff.ms", "must be >= 0")
 	}
+	if c.LeaderImbalanceCheckIntervalSeconds < 1 {
+		bad("leader.imbalance.check.interval.seconds", "must be >= 1")
+	}
+	if c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100 {
+		bad("leader.imbalance.per.broker.percentage", "must be between 0 and 100")
+	}
+	if c.FollowerReplicationThrottledRate < 1 {
+		bad("follower.replication.throttled.rate", "must be >= 1 (bytes per second)")
+	}
 	return errs
 }

@@ -94,6 +94,12 @@ type Config struct {
 	ReplicaFetchBackoffMs        int32    `yaml:"replica.fetch.backoff.ms" doc:"Pause of a follower after a fetch error."`
 	ControlledShutdownEnable     bool     `yaml:"controlled.shutdown.enable" doc:"In a cluster, a stopping broker first hands its leaderships over through the controller (bounded by broker.session.timeout.ms)."`
 
+	// Leadership balance and reassignment copies (broker/cluster_rebalance.go).
+	AutoLeaderRebalanceEnable           bool  `yaml:"auto.leader.rebalance.enable" doc:"In a cluster, the active controller moves leaderships back to each partition's preferred replica (the first) when it is an ISR member and its broker is imbalanced."`
+	LeaderImbalanceCheckIntervalSeconds int64 `yaml:"leader.imbalance.check.interval.seconds" doc:"How often the active controller checks the leadership balance."`
+	LeaderImbalancePerBrokerPercentage  int32 `yaml:"leader.imbalance.per.broker.percentage" doc:"Share of the partitions a broker prefers but does not lead, in percent, above which their leaderships move back to it."`
+	FollowerReplicationThrottledRate    int64 `yaml:"follower.replication.throttled.rate" doc:"Bytes per second this broker copies, over all leaders, for the replicas it is adding in a partition reassignment (dynamic)."`
+
 	OffsetsTopicNumPartitions         int32    `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
 	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic. Unset: 1 on a single node; in a cluster 3, capped at the number of controller voters."`
 	OffsetsRetentionMinutes           int32    `yaml:"offsets.retention.minutes" doc:"Committed offsets of empty groups expire after this."`
@@ -172,6 +178,11 @@ func Default() *Config {
 		ReplicaFetchBackoffMs:                1000,
 		ControlledShutdownEnable:             true,
 		OffsetsTopicNumPartitions:            50,
+
+		AutoLeaderRebalanceEnable:           true,
+		LeaderImbalanceCheckIntervalSeconds: 300,
+		LeaderImbalancePerBrokerPercentage:  10,
+		FollowerReplicationThrottledRate:    math.MaxInt64,
 
 		OffsetsTopicReplicationFactor:     1,
 		OffsetsRetentionMinutes:           10080,

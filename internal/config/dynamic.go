@@ -33,9 +33,10 @@ type DynamicBrokerConfigs struct {
 }
 
 // dynamicNames are the broker configs that may change at run time: every
-// synonym of a topic config.
+// synonym of a topic config, and follower.replication.throttled.rate
+// (an operator slows a reassignment's copy down while it runs).
 var dynamicNames = func() map[string]bool {
-	out := map[string]bool{}
+	out := map[string]bool{"follower.replication.throttled.rate": true}
 	for _, k := range topicKeyList {
 		for _, s := range k.Synonyms {
 			out[s.Name] = true
@@ -73,6 +74,9 @@ func ValidateDynamicBrokerConfig(name, value string) error {
 		return fmt.Errorf("%w: %v", ErrInvalidValue, err)
 	}
 	v, _ := scratch.Get(name)
+	if name == "follower.replication.throttled.rate" && scratch.FollowerReplicationThrottledRate < 1 {
+		return fmt.Errorf("%w: %s must be >= 1 (bytes per second)", ErrInvalidValue, name)
+	}
 	for _, k := range topicKeyList {
 		for _, s := range k.Synonyms {
 			if s.Name != name {
