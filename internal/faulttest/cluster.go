@@ -1,0 +1,439 @@
+package faulttest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults are the broker configs of every node before a test's
+// overrides: timeouts short enough that fencing, ISR changes and
+// elections happen within a couple of seconds, and controlled shutdown on
+// (SIGTERM is the graceful stop; SIGKILL the crash).
+var Defaults = map[string]string{
+	"admin.listener":               "",
+	"broker.heartbeat.interval.ms": "200",
+	"broker.session.timeout.ms":    "2000",
+	"replica.lag.time.max.ms":      "1500",
+	"replica.fetch.wait.max.ms":    "100",
+	"replica.fetch.backoff.ms":     "50",
+	"controlled.shutdown.enable":   "true",
+	"default.replication.factor":   "3",
+	"min.insync.replicas":          "2",
+	"auto.create.topics.enable":    "false",
+}
+
+// Cluster is a cluster of broker processes (the test binary re-executed)
+// whose inter-node links all go through Proxies in the test process.
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Node
+	// links[from][to] are the proxies of the link from node from to node
+	// to: its Kafka listener and its Raft listener.
+	links map[int32]map[int32][2]*Proxy
+
+	mu struct {
+		sync.Mutex
+		isolated map[int32]bool // by Isolate, until Heal
+	}
+}
+
+// Node is one broker process of a Cluster. Its addresses and data
+// directory survive restarts.
+type Node struct {
+	ID int32
+	// Addr is the client (Kafka) listener, which the test's clients dial
+	// directly.
+	Addr string
+	// RaftAddr is the Raft transport's listener.
+	RaftAddr string
+	// Dir is the log.dirs of the node, kept across restarts.
+	Dir string
+
+	spec childSpec
+	log  *tailBuffer
+	// client is seeded with this node only, for requests that must go to
+	// it (Metadata as it sees the cluster, a produce to it).
+	client *kgo.Client
+
+	mu struct {
+		sync.Mutex
+		cmd     *exec.Cmd
+		exited  chan struct{} // closed when cmd has been waited for
+		stopped bool          // SIGSTOPped
+	}
+}
+
+// Start starts n nodes (ids 1..n, all Raft voters) with Defaults and the
+// given overrides, and returns once each reported its listener. Every
+// process is killed and every proxy closed when the test ends; the nodes'
+// logs are printed if it failed.
+func Start(t testing.TB, n int, overrides map[string]string) *Cluster {
+	t.Helper()
+	ports := freePorts(t, 2*n)
+	c := &Cluster{t: t, links: map[int32]map[int32][2]*Proxy{}}
+	c.mu.isolated = map[int32]bool{}
+	var voters []string
+	for i := range n {
+		node := &Node{ID: int32(i + 1), Addr: ports[2*i], RaftAddr: ports[2*i+1], Dir: t.TempDir(), log: newTailBuffer(logTailBytes)}
+		c.Nodes = append(c.Nodes, node)
+		voters = append(voters, fmt.Sprintf("%d@%s", node.ID, node.RaftAddr))
+	}
+	t.Cleanup(func() { c.cleanup() })
+	for _, from := range c.Nodes {
+		c.links[from.ID] = map[int32][2]*Proxy{}
+		for _, to := range c.Nodes {
+			if to == from {
+				continue
+			}
+			var pair [2]*Proxy
+			for k, target := range []string{to.Addr, to.RaftAddr} {
+				p, err := NewProxy(target)
+				if err != nil {
+					t.Fatalf("faulttest: proxy: %v", err)
+				}
+				pair[k] = p
+			}
+			c.links[from.ID][to.ID] = pair
+		}
+	}
+	level := os.Getenv("FAULTTEST_LOG")
+	if level == "" {
+		level = "info"
+	}
+	for _, node := range c.Nodes {
+		cfg := map[string]string{}
+		for k, v := range Defaults {
+			cfg[k] = v
+		}
+		for k, v := range overrides {
+			cfg[k] = v
+		}
+		cfg["node.id"] = fmt.Sprint(node.ID)
+		cfg["listeners"] = "PLAINTEXT://" + node.Addr
+		cfg["log.dirs"] = node.Dir
+		cfg["controller.quorum.voters"] = strings.Join(voters, ",")
+		cfg["controller.listener"] = node.RaftAddr
+		links := map[string]string{}
+		for _, pair := range c.links[node.ID] {
+			links[pair[0].Target()] = pair[0].Addr()
+			links[pair[1].Target()] = pair[1].Addr()
+		}
+		node.spec = childSpec{Config: cfg, Links: links, LogLevel: level}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(node.Addr), kgo.RequestRetries(0))
+		if err != nil {
+			t.Fatalf("faulttest: %v", err)
+		}
+		node.client = cl
+	}
+	for _, node := range c.Nodes {
+		c.launch(node)
+	}
+	return c
+}
+
+// logTailBytes is how much of each node's stderr a failed test shows.
+const logTailBytes = 256 << 10
+
+// Node returns the node with this id; it fails the test if there is none.
+func (c *Cluster) Node(id int32) *Node {
+	for _, n := range c.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	c.t.Fatalf("faulttest: no node %d", id)
+	return nil
+}
+
+// Bootstrap is every node's client address.
+func (c *Cluster) Bootstrap() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.Addr)
+	}
+	return out
+}
+
+// launch starts node's process and waits until it reports its listener.
+func (c *Cluster) launch(n *Node) {
+	c.t.Helper()
+	spec, err := json.Marshal(n.spec)
+	if err != nil {
+		c.t.Fatalf("faulttest: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+	addr := make(chan string, 1)
+	cmd.Stdout = &lineWatcher{prefix: "listening ", found: addr}
+	cmd.Stderr = n.log
+	fmt.Fprintf(n.log, "=== faulttest: starting node %d\n", n.ID)
+	if err := cmd.Start(); err != nil {
+		c.t.Fatalf("faulttest: starting node %d: %v", n.ID, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	n.mu.Lock()
+	n.mu.cmd, n.mu.exited, n.mu.stopped = cmd, exited, false
+	n.mu.Unlock()
+	select {
+	case a := <-addr:
+		if a != n.Addr {
+			c.t.Fatalf("faulttest: node %d listens on %s, want %s", n.ID, a, n.Addr)
+		}
+	case <-exited:
+		c.t.Fatalf("faulttest: node %d exited before listening (%v); log:\n%s", n.ID, cmd.ProcessState, n.log.String())
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("faulttest: node %d did not report its listener in 30s", n.ID)
+	}
+}
+
+// Running reports whether the node's process is alive (stopped or not).
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.mu.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stopped reports whether the node is SIGSTOPped.
+func (n *Node) Stopped() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.stopped
+}
+
+func (n *Node) signal(sig syscall.Signal) (exited chan struct{}, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.cmd == nil {
+		return nil, fmt.Errorf("node %d was never started", n.ID)
+	}
+	switch sig {
+	case syscall.SIGSTOP:
+		n.mu.stopped = true
+	case syscall.SIGCONT:
+		n.mu.stopped = false
+	}
+	fmt.Fprintf(n.log, "=== faulttest: %v to node %d\n", sig, n.ID)
+	return n.mu.exited, n.mu.cmd.Process.Signal(sig)
+}
+
+// Kill9 crashes node id (SIGKILL) and waits until the process is gone.
+func (c *Cluster) Kill9(id int32) {
+	c.t.Helper()
+	exited, err := c.Node(id).signal(syscall.SIGKILL)
+	if err != nil {
+		c.t.Fatalf("faulttest: kill -9 node %d: %v", id, err)
+	}
+	<-exited
+}
+
+// Term stops node id gracefully (SIGTERM: controlled shutdown, then
+// close) and waits for it to exit.
+func (c *Cluster) Term(id int32) {
+	c.t.Helper()
+	exited, err := c.Node(id).signal(syscall.SIGTERM)
+	if err != nil {
+		c.t.Fatalf("faulttest: SIGTERM node %d: %v", id, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("faulttest: node %d still running 30s after SIGTERM", id)
+	}
+}
+
+// Stop freezes node id (SIGSTOP): its sockets stay open, it answers
+// nothing.
+func (c *Cluster) Stop(id int32) {
+	c.t.Helper()
+	if _, err := c.Node(id).signal(syscall.SIGSTOP); err != nil {
+		c.t.Fatalf("faulttest: SIGSTOP node %d: %v", id, err)
+	}
+}
+
+// Cont resumes a stopped node (SIGCONT).
+func (c *Cluster) Cont(id int32) {
+	c.t.Helper()
+	if _, err := c.Node(id).signal(syscall.SIGCONT); err != nil {
+		c.t.Fatalf("faulttest: SIGCONT node %d: %v", id, err)
+	}
+}
+
+// Restart starts node id again, after Kill9 or Term, on the same data
+// directory and addresses.
+func (c *Cluster) Restart(id int32) {
+	c.t.Helper()
+	n := c.Node(id)
+	if n.Running() {
+		c.t.Fatalf("faulttest: restart of node %d, which still runs", id)
+	}
+	c.launch(n)
+}
+
+// Isolate cuts every link to and from node id: the other nodes can no
+// longer reach it, nor it them. Clients still can (they dial directly).
+func (c *Cluster) Isolate(id int32) { c.setIsolated(id, true) }
+
+// Heal restores every link to and from node id.
+func (c *Cluster) Heal(id int32) { c.setIsolated(id, false) }
+
+func (c *Cluster) setIsolated(id int32, cut bool) {
+	for from, tos := range c.links {
+		for to, pair := range tos {
+			if from != id && to != id {
+				continue
+			}
+			for _, p := range pair {
+				if cut {
+					p.Cut()
+				} else {
+					p.Heal()
+				}
+			}
+		}
+	}
+	c.mu.Lock()
+	c.mu.isolated[id] = cut
+	c.mu.Unlock()
+	verb := "healed"
+	if cut {
+		verb = "isolated"
+	}
+	for _, n := range c.Nodes {
+		fmt.Fprintf(n.log, "=== faulttest: node %d %s\n", id, verb)
+	}
+}
+
+// Isolated reports whether node id is isolated (Isolate without Heal).
+func (c *Cluster) Isolated(id int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.isolated[id]
+}
+
+// cleanup kills what still runs and closes the proxies; after a failure it
+// prints the tail of every node's log.
+func (c *Cluster) cleanup() {
+	for _, n := range c.Nodes {
+		n.mu.Lock()
+		cmd, exited := n.mu.cmd, n.mu.exited
+		n.mu.Unlock()
+		if cmd != nil {
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+		}
+		if n.client != nil {
+			n.client.Close()
+		}
+	}
+	for _, tos := range c.links {
+		for _, pair := range tos {
+			pair[0].Close()
+			pair[1].Close()
+		}
+	}
+	if c.t.Failed() {
+		for _, n := range c.Nodes {
+			c.t.Logf("---- node %d log (last %d KiB) ----\n%s", n.ID, logTailBytes>>10, n.log.String())
+		}
+	}
+}
+
+// freePorts returns n loopback host:ports free a moment ago. A restarted
+// node must keep its addresses, and every node must know the others' Raft
+// addresses before any starts, so they are picked up front.
+func freePorts(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	var lns []net.Listener
+	for i := range out {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("faulttest: %v", err)
+		}
+		lns = append(lns, ln)
+		out[i] = ln.Addr().String()
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > 2*b.max {
+		// Trim by halves, not per write: one copy per max bytes logged.
+		b.buf = slices.Delete(b.buf, 0, len(b.buf)-b.max)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf[max(0, len(b.buf)-b.max):])
+}
+
+// lineWatcher is a child's stdout: it sends the rest of the first line
+// starting with prefix (the listener address) to found.
+type lineWatcher struct {
+	prefix string
+	found  chan<- string
+	line   []byte
+	sent   bool
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		l := string(w.line[:i])
+		w.line = w.line[i+1:]
+		if a, ok := strings.CutPrefix(l, w.prefix); ok && !w.sent {
+			w.sent = true
+			w.found <- a
+		}
+	}
+	if len(w.line) > 4096 {
+		w.line = w.line[:0] // no address line is that long
+	}
+	return len(p), nil
+}

@@ -1,0 +1,225 @@
+package faulttest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gregor-log/gregor/internal/record"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The scenarios share one shape: a three-node cluster, a topic of three
+// partitions with three replicas and min.insync.replicas=2, a producer
+// writing acks=all throughout, a fault, recovery, and the history check.
+const (
+	topic      = "faults"
+	partitions = 3
+	// ackBatch is how many new acknowledgements prove that writes go on:
+	// about a second of the producer's pace.
+	ackBatch = 200
+)
+
+// startLoaded starts the cluster, the topic and the producer, and waits
+// for the first acknowledgements.
+func startLoaded(t *testing.T) (*Cluster, *Producer) {
+	t.Helper()
+	c := Start(t, 3, nil)
+	minISR := "2"
+	c.CreateTopic(topic, partitions, 3, map[string]*string{"min.insync.replicas": &minISR})
+	p := c.StartProducer(topic, partitions)
+	t.Cleanup(p.Stop)
+	c.WaitAcks(p, topic, 0, ackBatch, 30*time.Second, "before any fault")
+	return c, p
+}
+
+// verify stops the producer, waits for a healthy cluster (every replica
+// in every ISR), then checks the history against what a consumer reads
+// and against every replica's log files, which must be byte-identical.
+// It returns the replicas' common logs.
+func verify(t *testing.T, c *Cluster, p *Producer) map[int32][]Stored {
+	t.Helper()
+	p.Stop()
+	c.WaitPartitions(60*time.Second, topic, "every replica back in every ISR", FullISR)
+	acks := p.History.Acks()
+	read := c.ReadAll(topic, partitions)
+	if problems := Check(acks, read, true); len(problems) > 0 {
+		t.Fatalf("the log as a consumer reads it breaks the history (%v):\n  %s", p.History, strings.Join(problems, "\n  "))
+	}
+	replicas := c.WaitIdenticalReplicas(topic, partitions)
+	if problems := Check(acks, replicas, true); len(problems) > 0 {
+		t.Fatalf("the replicas' logs break the history (%v):\n  %s", p.History, strings.Join(problems, "\n  "))
+	}
+	for part, recs := range read {
+		if len(recs) > len(replicas[part]) || !slices.Equal(recs, replicas[part][:len(recs)]) {
+			t.Fatalf("partition %d: a consumer read %d records that are not a prefix of the replicas' %d", part, len(recs), len(replicas[part]))
+		}
+	}
+	n := 0
+	for _, recs := range read {
+		n += len(recs)
+	}
+	t.Logf("history: %v; %d records read back, every acknowledged one in place", p.History, n)
+	return replicas
+}
+
+// Killing the leader with SIGKILL during continuous acks=all produce: a
+// new leader comes from the ISR, writes go on, the killed node comes back
+// as a follower, and no acknowledged record is lost.
+func TestKill9LeaderUnderAcksAll(t *testing.T) {
+	c, p := startLoaded(t)
+	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
+	victim := before[0].Leader
+
+	c.Kill9(victim)
+	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the killed node %d", victim),
+		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
+	for i, s := range after {
+		if b := before[i]; b.Leader == victim && (!slices.Contains(b.ISR, s.Leader) || s.LeaderEpoch <= b.LeaderEpoch) {
+			t.Fatalf("partition %d: new leader %d (epoch %d) was not in the ISR %v of epoch %d", s.Partition, s.Leader, s.LeaderEpoch, b.ISR, b.LeaderEpoch)
+		}
+	}
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the leader was killed")
+
+	c.Restart(victim)
+	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the restart")
+	verify(t, c, p)
+}
+
+// A SIGSTOPped follower leaves the ISR while writes go on (two replicas
+// still satisfy min.insync.replicas=2); after SIGCONT it catches up and
+// rejoins, with a log byte-identical to the others'.
+func TestStopFollowerLeavesAndRejoinsISR(t *testing.T) {
+	c, p := startLoaded(t)
+	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
+	var follower int32 = -1
+	for _, r := range before[0].Replicas {
+		if r != before[0].Leader {
+			follower = r
+			break
+		}
+	}
+
+	c.Stop(follower)
+	c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("the stopped node %d out of every ISR", follower),
+		func(s PartitionState) bool {
+			return s.Leader >= 0 && s.Leader != follower && !slices.Contains(s.ISR, follower)
+		})
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "while a follower is stopped")
+
+	c.Cont(follower)
+	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", follower), FullISR)
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the follower rejoined")
+	verify(t, c, p)
+}
+
+// Every node in turn is stopped with SIGTERM (controlled shutdown) and
+// restarted, waiting for full ISRs before the next: writes go on through
+// every step and nothing acknowledged is lost.
+func TestRollingRestartUnderLoad(t *testing.T) {
+	c, p := startLoaded(t)
+	for _, n := range c.Nodes {
+		c.Term(n.ID)
+		c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the stopped node %d", n.ID),
+			func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != n.ID })
+		c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, fmt.Sprintf("while node %d is down", n.ID))
+		c.Restart(n.ID)
+		c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", n.ID), FullISR)
+		c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, fmt.Sprintf("after node %d restarted", n.ID))
+	}
+	verify(t, c, p)
+}
+
+// A network partition isolates the leader of partition 0 from the other
+// nodes (clients still reach it): it can no longer acknowledge acks=all
+// writes, the majority elects a new leader and goes on; after the heal
+// the old leader rejoins as a follower, dropping what it appended alone.
+func TestPartitionIsolatesLeader(t *testing.T) {
+	c, p := startLoaded(t)
+	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
+	victim := before[0].Leader
+	topicID := topicIDOf(t, c, victim)
+
+	c.Isolate(victim)
+	// Straight to the isolated leader, which still believes it leads.
+	var sent []string
+	produceIsolated := func(i int) {
+		value := fmt.Sprintf("isolated-%d", i)
+		sent = append(sent, value)
+		if err := rawProduce(c, victim, topicID, 0, value); err == nil {
+			t.Fatalf("the isolated node %d acknowledged an acks=all write (%s)", victim, value)
+		} else {
+			t.Logf("the isolated node %d refused %s: %v", victim, value, err)
+		}
+	}
+	produceIsolated(0)
+
+	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("the majority's leaders other than the isolated node %d", victim),
+		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
+	if s := after[0]; s.LeaderEpoch <= before[0].LeaderEpoch || !slices.Contains(before[0].ISR, s.Leader) {
+		t.Fatalf("partition 0: new leader %d with epoch %d, was leader %d epoch %d isr %v", s.Leader, s.LeaderEpoch, victim, before[0].LeaderEpoch, before[0].ISR)
+	}
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "through the majority")
+	produceIsolated(1) // after the majority moved on, still no acknowledgement
+
+	c.Heal(victim)
+	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the heal")
+	replicas := verify(t, c, p)
+	for _, s := range replicas[0] {
+		if slices.Contains(sent, s.Value) {
+			t.Fatalf("%q, appended by the isolated leader and never acknowledged, survived at offset %d", s.Value, s.Offset)
+		}
+	}
+}
+
+// topicIDOf reads the test topic's id from node id's Metadata.
+func topicIDOf(t *testing.T, c *Cluster, id int32) [16]byte {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := c.Request(context.Background(), id, req)
+	if err != nil {
+		t.Fatalf("metadata from node %d: %v", id, err)
+	}
+	return resp.(*kmsg.MetadataResponse).Topics[0].TopicID
+}
+
+// rawProduce sends one acks=all record to partition of the test topic on
+// node id itself, and returns nil only if that node acknowledged it.
+func rawProduce(c *Cluster, id int32, topicID [16]byte, partition int32, value string) error {
+	b := record.NewBuilder(0, record.CodecNone)
+	b.Add(time.Now().UnixMilli(), nil, []byte(value))
+	batch, err := b.Build()
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = 1500 // below the harness's request timeout
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, topicID
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := c.Request(context.Background(), id, req)
+	if err != nil {
+		return err
+	}
+	pr := resp.(*kmsg.ProduceResponse)
+	if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
+		return fmt.Errorf("a produce response of %d topics", len(pr.Topics))
+	}
+	if err := kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode); err != nil {
+		return err
+	}
+	return nil
+}
