@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/metadata"
 	"github.com/gregor-log/gregor/internal/partition"
 	"github.com/gregor-log/gregor/internal/record"
 	"github.com/gregor-log/gregor/internal/storage"
@@ -15,12 +16,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Produce, v3..v9: v3 is the first version carrying v2 record batches
+// Produce, v3..v11: v3 is the first version carrying v2 record batches
 // (Kafka 4's baseline), v5 adds LogStartOffset, v8 the error message and
-// KIP-467 record errors, v9 flexible encoding. v10 (KIP-951) is not
-// advertised: its point is the CurrentLeader and NodeEndpoints tagged fields
-// on NOT_LEADER_OR_FOLLOWER, which need the leader's identity from the
-// metadata image once replication exists (issue #5).
+// KIP-467 record errors, v9 flexible encoding, v10 (KIP-951) the leader
+// hints: a partition answered NOT_LEADER_OR_FOLLOWER names the leader the
+// metadata image knows (CurrentLeader) and the response carries its
+// endpoint (NodeEndpoints), see leader_hints.go. v11 adds no field: it
+// only lets the broker answer an unverified transactional produce with
+// TRANSACTION_ABORTABLE (KIP-890), and transactional batches are refused
+// here at every version. v12 is not advertised: it is the version whose
+// produce implicitly adds the partition to a transaction (KIP-890 part 2),
+// and v13 names topics by id.
 //
 // Each partition is handed to partition.Produce, which validates every batch
 // before writing anything; several partitions of one request are appended
@@ -29,7 +35,10 @@ import (
 // (REQUEST_TIMED_OUT after). acks=0 gets no response; if any partition
 // failed, the connection is closed instead, as Kafka does, so the producer
 // notices.
-func init() { register(kmsg.Produce, 3, 9, handleProduce) }
+func init() { register(kmsg.Produce, 3, produceMaxVersion, handleProduce) }
+
+// produceMaxVersion is the newest Produce version served.
+const produceMaxVersion = 11
 
 // produceParallelism bounds the goroutines one produce request uses.
 const produceParallelism = 8
@@ -71,7 +80,7 @@ func handleProduce(ctx context.Context, b *Broker, req *wire.Request) (any, erro
 		for _, j := range jobs {
 			setProduceError(j.out, r.Version, kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1")
 		}
-		return produceAnswer(resp, r.Acks)
+		return produceAnswer(resp, r.Acks, b.store.Image)
 	}
 	var deadline time.Time
 	if r.Acks == -1 {
@@ -89,7 +98,7 @@ func handleProduce(ctx context.Context, b *Broker, req *wire.Request) (any, erro
 			defer cancel()
 		}
 		forEachJob(jobs, func(j *produceJob) { b.produceFinish(wctx, j, r.Version) })
-		return produceAnswer(resp, r.Acks)
+		return produceAnswer(resp, r.Acks, b.store.Image)
 	}
 	if r.Acks == 0 {
 		return finish()
@@ -117,10 +126,12 @@ func forEachJob(jobs []produceJob, f func(*produceJob)) {
 	wg.Wait()
 }
 
-// produceAnswer returns the response, or for acks=0 nothing (or a closed
+// produceAnswer returns the response, with leader hints for the
+// partitions this node does not lead, or for acks=0 nothing (or a closed
 // connection if anything failed).
-func produceAnswer(resp *kmsg.ProduceResponse, acks int16) (any, error) {
+func produceAnswer(resp *kmsg.ProduceResponse, acks int16, img func() *metadata.Image) (any, error) {
 	if acks != 0 {
+		addProduceLeaderHints(resp, img)
 		return resp, nil
 	}
 	for _, t := range resp.Topics {

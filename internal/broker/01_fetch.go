@@ -12,6 +12,11 @@ package broker
 // a high watermark or log end moves, max_wait passes, or the connection
 // goes away; then it reads again. It never polls.
 //
+// A partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names
+// the leader the metadata image knows (KIP-951's CurrentLeader, v12+) and
+// the response carries that leader's endpoint (NodeEndpoints, v16+): see
+// leader_hints.go.
+//
 // A follower (replica_id >= 0, in ReplicaState from v15) reads up to the
 // log end rather than the high watermark; its fetch offset is its log end,
 // which the leader records (partition.UpdateFollowerFetch) before answering
@@ -47,7 +52,9 @@ func handleFetch(ctx context.Context, b *Broker, req *wire.Request) (any, error)
 	if !ok {
 		return nil, fmt.Errorf("broker: Fetch handler got %T", req.Body)
 	}
-	return fetch(ctx, brokerSource{b}, &b.fetchSessions, b.fetchMaxBytes(), r).spliced(), nil
+	resp := fetch(ctx, brokerSource{b}, &b.fetchSessions, b.fetchMaxBytes(), r)
+	addFetchLeaderHints(resp, b.store.Image)
+	return resp.spliced(), nil
 }
 
 // fetchResult is one partition of a fetch response.
@@ -66,6 +73,11 @@ type fetchResult struct {
 	diverging          bool
 	divergingEpoch     int32
 	divergingEndOffset int64
+	// currentLeader is the CurrentLeader tag (KIP-951, leader_hints.go),
+	// sent when hasCurrentLeader: the partition's leader as the image
+	// knows it, on NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH.
+	currentLeader    leaderHint
+	hasCurrentLeader bool
 }
 
 // fetchRequestParams are the request-level fields a fetch is read with.

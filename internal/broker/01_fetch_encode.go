@@ -19,9 +19,11 @@ package broker
 //	    aborted_transactions nullable array
 //	    preferred_read_replica int32 [11]
 //	    records nullable bytes: length prefix, then the file range
-//	    tagged fields [12]: 0 = diverging_epoch {epoch int32, end_offset int64}
+//	    tagged fields [12]: 0 = diverging_epoch {epoch int32, end_offset int64},
+//	      1 = current_leader {leader_id int32, leader_epoch int32}
 //	  tagged fields [12]
-//	tagged fields [12]
+//	tagged fields [12]: 0 = node_endpoints [16] array of
+//	  {node_id int32, host string, port int32, rack nullable string}
 
 import (
 	"github.com/gregor-log/gregor/internal/wire"
@@ -35,6 +37,8 @@ type fetchResponse struct {
 	sessionID     int32
 	readCommitted bool
 	results       []fetchResult // grouped into topics by consecutive runs
+	// nodeEndpoints are the brokers the results' leader hints name (v16+).
+	nodeEndpoints []hintEndpoint
 }
 
 // spliced encodes the response.
@@ -81,7 +85,7 @@ func (r *fetchResponse) spliced() *wire.Spliced {
 		i = j
 	}
 	if flexible {
-		buf = kbin.AppendUvarint(buf, 0) // response tagged fields
+		buf = r.appendResponseTags(buf)
 	}
 	out.Parts = append(out.Parts, wire.Part{Bytes: buf[cut:]})
 	return out
@@ -146,16 +150,53 @@ func (r *fetchResponse) appendPartitionHead(buf []byte, res *fetchResult) []byte
 	return buf
 }
 
+// appendPartitionTags appends a partition's tagged fields, in ascending
+// tag order as the protocol requires.
 func appendPartitionTags(buf []byte, res *fetchResult) []byte {
-	if !res.diverging {
+	n := 0
+	if res.diverging {
+		n++
+	}
+	if res.hasCurrentLeader {
+		n++
+	}
+	buf = kbin.AppendUvarint(buf, uint32(n))
+	if res.diverging {
+		buf = kbin.AppendUvarint(buf, 0)  // tag 0: diverging_epoch
+		buf = kbin.AppendUvarint(buf, 13) // its size: 4 + 8 + 1
+		buf = kbin.AppendInt32(buf, res.divergingEpoch)
+		buf = kbin.AppendInt64(buf, res.divergingEndOffset)
+		buf = kbin.AppendUvarint(buf, 0) // its own tagged fields
+	}
+	if res.hasCurrentLeader {
+		buf = kbin.AppendUvarint(buf, 1) // tag 1: current_leader
+		buf = kbin.AppendUvarint(buf, 9) // its size: 4 + 4 + 1
+		buf = kbin.AppendInt32(buf, res.currentLeader.leaderID)
+		buf = kbin.AppendInt32(buf, res.currentLeader.leaderEpoch)
+		buf = kbin.AppendUvarint(buf, 0) // its own tagged fields
+	}
+	return buf
+}
+
+// appendResponseTags appends the response's tagged fields: node_endpoints
+// (tag 0, v16+) when a leader hint named a broker.
+func (r *fetchResponse) appendResponseTags(buf []byte) []byte {
+	if r.version < 16 || len(r.nodeEndpoints) == 0 {
 		return kbin.AppendUvarint(buf, 0)
 	}
-	buf = kbin.AppendUvarint(buf, 1)  // one tagged field
-	buf = kbin.AppendUvarint(buf, 0)  // tag 0: diverging_epoch
-	buf = kbin.AppendUvarint(buf, 13) // its size: 4 + 8 + 1
-	buf = kbin.AppendInt32(buf, res.divergingEpoch)
-	buf = kbin.AppendInt64(buf, res.divergingEndOffset)
-	return kbin.AppendUvarint(buf, 0) // its own tagged fields
+	var field []byte
+	field = kbin.AppendCompactArrayLen(field, len(r.nodeEndpoints))
+	for _, e := range r.nodeEndpoints {
+		field = kbin.AppendInt32(field, e.nodeID)
+		field = kbin.AppendCompactString(field, e.host)
+		field = kbin.AppendInt32(field, e.port)
+		field = kbin.AppendCompactNullableString(field, e.rack)
+		field = kbin.AppendUvarint(field, 0) // the broker's tagged fields
+	}
+	buf = kbin.AppendUvarint(buf, 1) // one tagged field
+	buf = kbin.AppendUvarint(buf, 0) // tag 0: node_endpoints
+	buf = kbin.AppendUvarint(buf, uint32(len(field)))
+	return append(buf, field...)
 }
 
 func appendArrayLen(buf []byte, flexible bool, n int) []byte {

@@ -65,8 +65,19 @@ func expectedFetchResponse(t testing.TB, r *fetchResponse) *kmsg.FetchResponse {
 			p.DivergingEpoch.Epoch = res.divergingEpoch
 			p.DivergingEpoch.EndOffset = res.divergingEndOffset
 		}
+		if res.hasCurrentLeader {
+			p.CurrentLeader.LeaderID = res.currentLeader.leaderID
+			p.CurrentLeader.LeaderEpoch = res.currentLeader.leaderEpoch
+		}
 		top := &want.Topics[len(want.Topics)-1]
 		top.Partitions = append(top.Partitions, p)
+	}
+	if r.version >= 16 {
+		for _, e := range r.nodeEndpoints {
+			b := kmsg.NewFetchResponseBroker()
+			b.NodeID, b.Host, b.Port, b.Rack = e.nodeID, e.host, e.port, e.rack
+			want.Brokers = append(want.Brokers, b)
+		}
 	}
 	return want
 }
@@ -87,6 +98,16 @@ func TestFetchResponseEncodingIsExact(t *testing.T) {
 		{topic: "a", topicID: idA, partition: 2, highWatermark: 5, lastStableOffset: 5, logStartOffset: 1,
 			diverging: true, divergingEpoch: 3, divergingEndOffset: 42},
 	}
+	// Leader hints (KIP-951): alone, and next to a diverging epoch (both
+	// tags on one partition, in tag order).
+	rack := "rack-2"
+	hinted := append(append([]fetchResult(nil), results...),
+		fetchResult{topic: "b", topicID: idB, partition: 4, errorCode: kerr.NotLeaderForPartition.Code, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1,
+			currentLeader: leaderHint{leaderID: 2, leaderEpoch: 7}, hasCurrentLeader: true},
+		fetchResult{topic: "b", topicID: idB, partition: 5, highWatermark: 5, lastStableOffset: 5,
+			diverging: true, divergingEpoch: 1, divergingEndOffset: 3,
+			currentLeader: leaderHint{leaderID: 300, leaderEpoch: 1 << 20}, hasCurrentLeader: true})
+	endpoints := []hintEndpoint{{nodeID: 2, host: "node-2.example", port: 19092, rack: &rack}, {nodeID: 300, host: "h", port: 1}}
 	cases := []struct {
 		name string
 		resp fetchResponse
@@ -95,6 +116,7 @@ func TestFetchResponseEncodingIsExact(t *testing.T) {
 		{"session error", fetchResponse{errorCode: kerr.InvalidFetchSessionEpoch.Code}},
 		{"mixed", fetchResponse{sessionID: 77, results: results}},
 		{"read committed", fetchResponse{readCommitted: true, results: results}},
+		{"leader hints", fetchResponse{results: hinted, nodeEndpoints: endpoints}},
 	}
 	for v := int16(4); v <= fetchMaxVersion; v++ {
 		for _, c := range cases {
@@ -106,6 +128,7 @@ func TestFetchResponseEncodingIsExact(t *testing.T) {
 					// DivergingEpoch is a tagged field: only flexible versions carry it.
 					for i := range r.results {
 						r.results[i].diverging = false
+						r.results[i].hasCurrentLeader = false
 					}
 				}
 				sp := r.spliced()
