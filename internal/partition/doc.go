@@ -31,7 +31,14 @@
 // epoch. acks=all waits through the purgatory in both cases, and is
 // refused when the ISR is below min.insync.replicas.
 //
+// High watermark at start. A single node starts it at the log end. A
+// replicated partition (one given SetLocalReplicaID) starts it at
+// min(checkpoint, log end): the checkpoint is a high watermark it had,
+// written on a timer and at a clean close, so a restarted replica never
+// exposes records no ISR held (see hwcheckpoint.go).
+//
 // Files on disk, next to the log's segments: <offset>.snapshot, the producer
-// state as of that offset (see snapshot.go). In the log directory:
+// state as of that offset (see snapshot.go), and on a replicated partition
+// high-watermark.checkpoint (see hwcheckpoint.go). In the log directory:
 // producer_ids, the producer-id reservation (see producerids.go).
 package partition

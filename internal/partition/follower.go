@@ -167,7 +167,7 @@ func (p *Partition) followLeaderHighWatermark(leaderHighWatermark int64) {
 	}
 	hw := min(leaderHighWatermark, p.Log.LogEndOffset())
 	hw = max(hw, p.Log.LogStartOffset())
-	p.highWatermark.Store(hw)
+	p.setHighWatermarkLocked(hw)
 	p.notifyLocked()
 }
 
@@ -224,7 +224,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	p.producers = newProducerTable(p.producers.maxProducers, p.producers.expirationMs)
 	p.bytesSinceSnapshot.Store(0)
 	p.mu.Lock()
-	p.highWatermark.Store(offset)
+	p.setHighWatermarkLocked(offset)
 	p.notifyLocked()
 	p.mu.Unlock()
 	return nil
@@ -235,7 +235,7 @@ func (p *Partition) lowerHighWatermarkTo(end int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.highWatermark.Load() > end {
-		p.highWatermark.Store(end)
+		p.setHighWatermarkLocked(end)
 	}
 	p.notifyLocked()
 }

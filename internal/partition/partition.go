@@ -18,6 +18,9 @@ package partition
 //   - mu guards the small shared state readers need: config, role, leader
 //     epoch, closed flag and the waiter set. No I/O happens under mu.
 //
+// checkpointMu, which orders the high-watermark checkpoint writes, sits
+// between them: appendMu, then checkpointMu, then mu.
+//
 // The high watermark is an atomic written only under mu, so the fetch path
 // reads it without a lock.
 
@@ -80,6 +83,11 @@ type Config struct {
 	// MinInsyncReplicas is min.insync.replicas: an acks=all produce needs
 	// an ISR at least this large (0 or 1: any ISR will do).
 	MinInsyncReplicas int
+	// HighWatermarkCheckpointInterval is Kafka's
+	// replica.high.watermark.checkpoint.interval.ms: how long a change of
+	// a replicated partition's high watermark may wait to reach its
+	// checkpoint (0: DefaultCheckpointInterval). See hwcheckpoint.go.
+	HighWatermarkCheckpointInterval time.Duration
 }
 
 // Partition is one replica of one partition on this broker.
@@ -91,7 +99,8 @@ type Partition struct {
 	dir string
 	now func() time.Time // the clock; a field so tests can move it
 
-	// highWatermark is written only under mu; read without a lock.
+	// highWatermark is written only under mu (after Open, only by
+	// setHighWatermarkLocked); read without a lock.
 	highWatermark atomic.Int64
 
 	// bytesSinceSnapshot counts appended bytes; reset under appendMu.
@@ -109,6 +118,16 @@ type Partition struct {
 	inFlightAppends int
 	appendDone      *sync.Cond // L is &appendMu
 
+	// openCheckpoint is the high-watermark checkpoint Open found (-1:
+	// none); read once the partition learns it is replicated.
+	openCheckpoint int64
+	// checkpointMu orders the high-watermark checkpoint writes
+	// (hwcheckpoint.go) with each other and with Close and Delete.
+	checkpointMu sync.Mutex
+	// checkpointed is the high watermark in the checkpoint file (-1:
+	// none). Guarded by checkpointMu.
+	checkpointed int64
+
 	mu struct {
 		sync.Mutex
 		cfg         Config
@@ -120,6 +139,14 @@ type Partition struct {
 		// (replica.go); nil until the partition is driven by the cluster
 		// metadata: a single-node replica, whose ISR is itself.
 		replication *replicaState
+		// replicated is set by the first SetLocalReplicaID: the high
+		// watermark is checkpointed, and started from the checkpoint.
+		replicated bool
+		// checkpointTimer is armed while a checkpoint write is due.
+		checkpointTimer *time.Timer
+		// recoveredEnd is the log end offset at Open: all of it is this
+		// replica's own durable data when it first leads (BecomeLeader).
+		recoveredEnd int64
 	}
 }
 
@@ -127,7 +154,8 @@ type Partition struct {
 // its producer state from the newest usable snapshot plus the batches after
 // it. On a single node the replica is the leader at epoch 0, and everything
 // in the recovered log is committed: the high watermark starts at the log
-// end offset.
+// end offset. A replicated partition's high watermark comes down to its
+// checkpoint when SetLocalReplicaID says it is one (hwcheckpoint.go).
 func Open(dir, topic string, index int32, cfg Config) (*Partition, error) {
 	log, err := storage.Open(dir, cfg.Storage)
 	if err != nil {
@@ -149,13 +177,17 @@ func Open(dir, topic string, index int32, cfg Config) (*Partition, error) {
 	if err := p.restoreProducers(); err != nil {
 		return nil, errors.Join(fmt.Errorf("partition %s-%d: restoring producer state: %w", topic, index, err), log.Close())
 	}
-	p.highWatermark.Store(log.LogEndOffset())
+	p.openCheckpoint = readCheckpoint(dir, topic, index)
+	p.checkpointed = p.openCheckpoint
+	p.mu.recoveredEnd = log.LogEndOffset()
+	p.highWatermark.Store(p.mu.recoveredEnd)
 	return p, nil
 }
 
 // Close closes the partition's files; parked requests are woken with
 // ErrClosed. A clean close leaves a producer-state snapshot at the log end
-// offset, so the next Open does not scan the log. Close is idempotent.
+// offset, so the next Open does not scan the log, and on a replicated
+// partition a high-watermark checkpoint. Close is idempotent.
 func (p *Partition) Close() error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -165,9 +197,15 @@ func (p *Partition) Close() error {
 	for p.inFlightAppends > 0 {
 		p.appendDone.Wait() // their producer state belongs in the snapshot
 	}
+	// The checkpoint needs nothing from the log: a high watermark above
+	// what the log keeps is capped at the log end on the next Open.
+	ckptErr := p.checkpointOnClose()
 	leo := p.Log.LogEndOffset()
 	if err := p.Log.Close(); err != nil {
-		return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
+		return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, errors.Join(err, ckptErr))
+	}
+	if ckptErr != nil {
+		return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ckptErr)
 	}
 	// After the log is flushed and closed, so the snapshot never claims an
 	// offset the log could lose.
@@ -182,6 +220,9 @@ func (p *Partition) Delete() error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.markClosed()
+	// A checkpoint write in progress finishes before the directory goes.
+	p.checkpointMu.Lock()
+	defer p.checkpointMu.Unlock()
 	return p.Log.Delete()
 }
 
@@ -194,6 +235,10 @@ func (p *Partition) markClosed() bool {
 		return false
 	}
 	p.mu.closed = true
+	if t := p.mu.checkpointTimer; t != nil {
+		t.Stop() // if it fired already, it sees closed and writes nothing
+		p.mu.checkpointTimer = nil
+	}
 	p.notifyLocked()
 	clear(p.mu.waiters)
 	return true

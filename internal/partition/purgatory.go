@@ -61,7 +61,7 @@ func (p *Partition) advanceHighWatermark(hw int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if hw > p.highWatermark.Load() {
-		p.highWatermark.Store(hw)
+		p.setHighWatermarkLocked(hw)
 	}
 	p.notifyLocked()
 }

@@ -85,11 +85,15 @@ type followerState struct {
 }
 
 // SetLocalReplicaID tells the partition which broker it lives on. The
-// metadata follower calls it once, before the first BecomeLeader.
+// metadata follower calls it right after Open, before the first role and
+// before the partition is served: it is also how the partition learns it
+// is replicated, and its high watermark comes down to the checkpoint
+// (hwcheckpoint.go).
 func (p *Partition) SetLocalReplicaID(id int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.replicationLocked().localID = id
+	p.replicatedLocked()
 }
 
 // replicationLocked returns the replica state, creating it on first use.
@@ -136,9 +140,11 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) error {
 			// so its whole log is durable under the flush policy.
 			r.localEnd = leo
 		case r.followers == nil:
-			// A single-node leader until now: its high watermark is the
-			// end of its durable data.
-			r.localEnd = max(r.localEnd, p.highWatermark.Load())
+			// A single-node leader until now, or fresh from Open: its
+			// durable data ends at its high watermark, or at the end of
+			// the log Open recovered, whose high watermark may have
+			// started lower (from the checkpoint).
+			r.localEnd = max(r.localEnd, p.highWatermark.Load(), p.mu.recoveredEnd)
 		}
 		r.epochStartOffset = leo
 		r.partitionEpoch = -1
@@ -217,7 +223,7 @@ func (p *Partition) appendedAsLeader(end int64) {
 	if r == nil || r.followers == nil {
 		// Single node: the ISR is this replica.
 		if end > p.highWatermark.Load() {
-			p.highWatermark.Store(end)
+			p.setHighWatermarkLocked(end)
 		}
 		p.notifyLocked()
 		return
@@ -237,7 +243,7 @@ func (p *Partition) raiseHighWatermarkLocked() {
 	}
 	hw, ok := r.highWatermark()
 	if ok && hw > p.highWatermark.Load() {
-		p.highWatermark.Store(hw)
+		p.setHighWatermarkLocked(hw)
 	}
 }
 
