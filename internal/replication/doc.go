@@ -24,6 +24,10 @@
 //     and network errors back off (replica.fetch.backoff.ms) and retry;
 //     FENCED_LEADER_EPOCH parks the partition until an Add brings a newer
 //     epoch (the metadata moved on).
+//   - Partitions marked with SetThrottled (the replicas a broker adds in a
+//     reassignment) share one Throttle, a token bucket of
+//     follower.replication.throttled.rate bytes per second: while it is in
+//     debt they are left out of fetches, the others never wait for them.
 //
 // Nothing the leader sends can panic the process: responses are checked
 // (framing and CRC in partition.AppendAsFollower) and a bad one only

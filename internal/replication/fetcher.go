@@ -60,7 +60,11 @@ type Config struct {
 	// error before a partition (or, after a failed request, the fetcher)
 	// tries again.
 	Backoff time.Duration
-	Logger  *slog.Logger
+	// Throttle limits the bytes fetched for the partitions marked with
+	// SetThrottled; nil: no limit. One Throttle is shared by every
+	// fetcher of the broker, as Kafka's rate is per broker.
+	Throttle *Throttle
+	Logger   *slog.Logger
 }
 
 func (c *Config) applyDefaults() {
@@ -125,6 +129,10 @@ type Fetcher struct {
 	// parts is bounded by the partitions this broker follows on the
 	// leader, which the metadata image decides.
 	parts map[TopicPartition]*followed
+	// throttled marks partitions whose fetches cfg.Throttle limits; it
+	// outlives an Add at a new epoch, and Remove drops the mark. Bounded
+	// like parts.
+	throttled map[TopicPartition]bool
 }
 
 // New starts a Fetcher that copies from the leader client reaches.
@@ -133,9 +141,10 @@ func New(cfg Config, client LeaderClient) *Fetcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fetcher{
 		cfg: cfg, client: client, cancel: cancel,
-		done:  make(chan struct{}),
-		wake:  make(chan struct{}, 1),
-		parts: make(map[TopicPartition]*followed),
+		done:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		parts:     make(map[TopicPartition]*followed),
+		throttled: make(map[TopicPartition]bool),
 	}
 	go f.run(ctx)
 	return f
@@ -158,6 +167,20 @@ func (f *Fetcher) Add(tp TopicPartition, r Replica, leaderEpoch int32) {
 func (f *Fetcher) Remove(tp TopicPartition) {
 	f.mu.Lock()
 	delete(f.parts, tp)
+	delete(f.throttled, tp)
+	f.mu.Unlock()
+	f.nudge()
+}
+
+// SetThrottled marks tp (a partition followed here) as limited by the
+// configured Throttle, or lifts the mark.
+func (f *Fetcher) SetThrottled(tp TopicPartition, on bool) {
+	f.mu.Lock()
+	if _, ok := f.parts[tp]; ok && on {
+		f.throttled[tp] = true
+	} else {
+		delete(f.throttled, tp)
+	}
 	f.mu.Unlock()
 	f.nudge()
 }
@@ -217,13 +240,25 @@ type sent struct {
 func (f *Fetcher) plan(now time.Time) (toReset, toTruncate, toFetch []sent, nextReady time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Throttled partitions wait while the bucket is in debt; they look
+	// again at least every second, so a lifted throttle is seen soon.
+	var throttledUntil time.Time
+	if len(f.throttled) > 0 {
+		if d := f.cfg.Throttle.Delay(now); d > 0 {
+			throttledUntil = now.Add(min(d, time.Second))
+		}
+	}
 	for tp, p := range f.parts {
 		if p.state == fenced {
 			continue
 		}
-		if now.Before(p.delayedUntil) {
-			if nextReady.IsZero() || p.delayedUntil.Before(nextReady) {
-				nextReady = p.delayedUntil
+		delayedUntil := p.delayedUntil
+		if p.state == fetching && f.throttled[tp] && throttledUntil.After(delayedUntil) {
+			delayedUntil = throttledUntil
+		}
+		if now.Before(delayedUntil) {
+			if nextReady.IsZero() || delayedUntil.Before(nextReady) {
+				nextReady = delayedUntil
 			}
 			continue
 		}
@@ -483,6 +518,9 @@ func (f *Fetcher) fetchRequest(parts []sent) *kmsg.FetchRequest {
 		rp.LastFetchedEpoch = r.LatestLeaderEpoch()
 		rp.LogStartOffset = r.LogStartOffset()
 		rp.PartitionMaxBytes = f.cfg.PartitionMaxBytes
+		if f.throttled[s.tp] {
+			rp.PartitionMaxBytes = f.cfg.Throttle.maxBytes(rp.PartitionMaxBytes)
+		}
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
 	return req
@@ -512,6 +550,9 @@ func (f *Fetcher) applyFetchLocked(s sent, rp *kmsg.FetchResponseTopicPartition)
 		f.cfg.Logger.Warn("replication: leader sent malformed batches", "topic", s.tp.Topic, "partition", s.tp.Partition)
 		f.delayLocked(s.p)
 		return
+	}
+	if f.throttled[s.tp] {
+		f.cfg.Throttle.Charge(len(batches), time.Now())
 	}
 	_, err := s.p.replica.AppendAsFollower(batches, rp.HighWatermark)
 	switch {

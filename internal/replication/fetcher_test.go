@@ -144,7 +144,7 @@ func (l *partitionLeader) Fetch(ctx context.Context, req *kmsg.FetchRequest) (*k
 							return nil, err
 						}
 						sp.HighWatermark = p.HighWatermark()
-						sp.RecordBatches = readLog(p, rp.FetchOffset, p.LogEndOffset())
+						sp.RecordBatches = limitBatches(readLog(p, rp.FetchOffset, p.LogEndOffset()), rp.PartitionMaxBytes)
 						bytesRead += len(sp.RecordBatches)
 						p.Watch(w)
 						watched = append(watched, p)
