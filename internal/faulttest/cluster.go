@@ -72,6 +72,10 @@ type Node struct {
 		cmd     *exec.Cmd
 		exited  chan struct{} // closed when cmd has been waited for
 		stopped bool          // SIGSTOPped
+		// ending: the harness sent SIGKILL or SIGTERM, so an exit is
+		// expected; surprises lists exits that were not.
+		ending    bool
+		surprises []string
 	}
 }
 
@@ -183,13 +187,18 @@ func (c *Cluster) launch(n *Node) {
 		c.t.Fatalf("faulttest: starting node %d: %v", n.ID, err)
 	}
 	exited := make(chan struct{})
+	n.mu.Lock()
+	n.mu.cmd, n.mu.exited, n.mu.stopped, n.mu.ending = cmd, exited, false, false
+	n.mu.Unlock()
 	go func() {
-		cmd.Wait()
+		err := cmd.Wait()
+		n.mu.Lock()
+		if !n.mu.ending {
+			n.mu.surprises = append(n.mu.surprises, fmt.Sprintf("node %d exited by itself: %v", n.ID, err))
+		}
+		n.mu.Unlock()
 		close(exited)
 	}()
-	n.mu.Lock()
-	n.mu.cmd, n.mu.exited, n.mu.stopped = cmd, exited, false
-	n.mu.Unlock()
 	select {
 	case a := <-addr:
 		if a != n.Addr {
@@ -235,6 +244,8 @@ func (n *Node) signal(sig syscall.Signal) (exited chan struct{}, err error) {
 		n.mu.stopped = true
 	case syscall.SIGCONT:
 		n.mu.stopped = false
+	case syscall.SIGKILL, syscall.SIGTERM:
+		n.mu.ending = true
 	}
 	fmt.Fprintf(n.log, "=== faulttest: %v to node %d\n", sig, n.ID)
 	return n.mu.exited, n.mu.cmd.Process.Signal(sig)
@@ -262,6 +273,13 @@ func (c *Cluster) Term(id int32) {
 	case <-exited:
 	case <-time.After(30 * time.Second):
 		c.t.Fatalf("faulttest: node %d still running 30s after SIGTERM", id)
+	}
+	n := c.Node(id)
+	n.mu.Lock()
+	state := n.mu.cmd.ProcessState
+	n.mu.Unlock()
+	if !state.Success() {
+		c.t.Fatalf("faulttest: node %d did not close cleanly after SIGTERM: %v", id, state)
 	}
 }
 
@@ -342,8 +360,17 @@ func (c *Cluster) cleanup() {
 		cmd, exited := n.mu.cmd, n.mu.exited
 		n.mu.Unlock()
 		if cmd != nil {
-			cmd.Process.Signal(syscall.SIGKILL)
+			n.signal(syscall.SIGKILL)
 			<-exited
+		}
+		n.mu.Lock()
+		surprises := n.mu.surprises
+		n.mu.Unlock()
+		for _, s := range surprises {
+			c.t.Errorf("faulttest: %s", s)
+		}
+		for _, a := range n.log.Alarms() {
+			c.t.Errorf("faulttest: node %d logged %q", n.ID, a)
 		}
 		if n.client != nil {
 			n.client.Close()
@@ -383,12 +410,24 @@ func freePorts(t testing.TB, n int) []string {
 	return out
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the last max bytes written to it, and notes the
+// alarms (a data race report, a panic) seen in all that was written.
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
+	mu     sync.Mutex
+	buf    []byte
+	max    int
+	alarms []string
+	// scanned is how much of buf was searched for alarms.
+	scanned int
 }
+
+// alarmMarks are what a child writes to stderr when it is broken, even
+// if the test goes on to pass: the race detector's report goes to stderr
+// and its exit status is lost to SIGKILL.
+var alarmMarks = []string{"WARNING: DATA RACE", "panic: ", "fatal error: "}
+
+// maxAlarms bounds the alarms kept: the first few tell the story.
+const maxAlarms = 8
 
 func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
 
@@ -396,11 +435,31 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
+	// Search only whole lines, so a mark split across writes is found.
+	if end := bytes.LastIndexByte(b.buf, '\n'); end >= b.scanned {
+		for _, line := range bytes.Split(b.buf[b.scanned:end], []byte{'\n'}) {
+			for _, m := range alarmMarks {
+				if bytes.Contains(line, []byte(m)) && len(b.alarms) < maxAlarms {
+					b.alarms = append(b.alarms, string(line))
+				}
+			}
+		}
+		b.scanned = end + 1
+	}
 	if len(b.buf) > 2*b.max {
 		// Trim by halves, not per write: one copy per max bytes logged.
-		b.buf = slices.Delete(b.buf, 0, len(b.buf)-b.max)
+		cut := len(b.buf) - b.max
+		b.buf = slices.Delete(b.buf, 0, cut)
+		b.scanned = max(0, b.scanned-cut)
 	}
 	return len(p), nil
+}
+
+// Alarms returns the alarm lines seen.
+func (b *tailBuffer) Alarms() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.alarms)
 }
 
 func (b *tailBuffer) String() string {
