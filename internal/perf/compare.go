@@ -229,7 +229,7 @@ func startPeers(ctx context.Context, o CompareOptions, work string, rep *report)
 			return peers, fmt.Errorf("perf: %w", err)
 		}
 		switch id {
-		case PeerGregorPageCache, PeerGregorDurable:
+		case PeerGregorPageCache, PeerGregorDurable, PeerGregorCluster3:
 			if gregorBin == "" {
 				var rev string
 				gregorBin, rev, err = gregorBinary(ctx, o, work)
@@ -238,7 +238,13 @@ func startPeers(ctx context.Context, o CompareOptions, work string, rep *report)
 				}
 				rep.versions = append(rep.versions, "gregor "+orUnknown(rev))
 			}
-			p, err := startGregor(ctx, gregorBin, dir, id == PeerGregorPageCache)
+			var p *kafkaPeer
+			if id == PeerGregorCluster3 {
+				fmt.Fprintf(o.Progress, "starting a %d-node gregor cluster\n", clusterNodes)
+				p, err = startGregorCluster(ctx, gregorBin, dir)
+			} else {
+				p, err = startGregor(ctx, gregorBin, dir, id == PeerGregorPageCache)
+			}
 			if err != nil {
 				return peers, err
 			}

@@ -10,7 +10,9 @@
 //     HdrHistogram-like counter of fixed size written here. Result.String
 //     prints the one-line summary kafka-producer-perf-test prints.
 //   - Peer runners: Gregor (`gregor serve` as a subprocess, durable and in
-//     page-cache mode), NATS JetStream (nats-server as a subprocess, driven
+//     page-cache mode, and a 3-node rf=3 cluster of three subprocesses
+//     whose topics get one empty acks=all warm-up record per partition
+//     before the clock starts), NATS JetStream (nats-server as a subprocess, driven
 //     by nats.go's jetstream package) and kfake (in process), each on
 //     loopback ports and a temporary directory, plus the machine's own
 //     limits (write+fsync, loopback TCP).

@@ -21,17 +21,19 @@ import (
 const (
 	PeerGregorPageCache = "gregor-pagecache"
 	PeerGregorDurable   = "gregor-durable"
+	PeerGregorCluster3  = "gregor-cluster3"
 	PeerNATS            = "nats"
 	PeerKfake           = "kfake"
 )
 
 // AllPeers lists every peer id in report order.
-var AllPeers = []string{PeerGregorPageCache, PeerGregorDurable, PeerNATS, PeerKfake}
+var AllPeers = []string{PeerGregorPageCache, PeerGregorDurable, PeerGregorCluster3, PeerNATS, PeerKfake}
 
 // peerNames are the column headings.
 var peerNames = map[string]string{
 	PeerGregorPageCache: "Gregor page cache",
 	PeerGregorDurable:   "Gregor durable",
+	PeerGregorCluster3:  "Gregor 3 nodes rf=3",
 	PeerNATS:            "NATS JetStream",
 	PeerKfake:           "kfake",
 }
@@ -64,37 +66,87 @@ type peer interface {
 }
 
 // kafkaPeer is a Kafka-protocol broker driven by this package's kgo
-// generator: Gregor as a subprocess, or kfake in process.
+// generator: Gregor as a subprocess (or three), or kfake in process.
 type kafkaPeer struct {
 	name    string
 	brokers []string
-	close   func() error
+	// replicas is the replication factor of the topics the runs create
+	// (0 means 1), and topicConfigs their configs: the cluster peer
+	// creates rf=3 topics with min.insync.replicas=2.
+	replicas     int16
+	topicConfigs map[string]*string
+	// warmUp writes one empty record with acks=all to every partition of
+	// a topic it creates, before the run: see warmUpTopic.
+	warmUp bool
+	mu     sync.Mutex
+	warmed map[string]int64 // topic -> warm-up records in it
+	close  func() error
 }
 
 func (p *kafkaPeer) id() string { return p.name }
 
 func (p *kafkaPeer) produce(ctx context.Context, s produceSpec) (Result, error) {
+	if err := p.prepare(ctx, s.topic, s.partitions); err != nil {
+		return Result{}, err
+	}
 	o := DefaultProduceOptions()
-	o.Brokers, o.Topic, o.Partitions = p.brokers, s.topic, s.partitions
+	// Partitions 0: the topic exists (prepare made it with the peer's
+	// replication factor), Produce must not create it.
+	o.Brokers, o.Topic, o.Partitions = p.brokers, s.topic, 0
 	o.RecordSize, o.Records, o.Acks = s.size, s.records, s.acks
 	o.Idempotent = s.acks == "all"
 	return Produce(ctx, o)
 }
 
 func (p *kafkaPeer) prepare(ctx context.Context, topic string, partitions int32) error {
-	return CreateTopic(ctx, p.brokers, topic, partitions)
+	created, err := createTopicOnce(ctx, p.brokers, topic, partitions, max(p.replicas, 1), p.topicConfigs)
+	if err != nil || !created || !p.warmUp {
+		return err
+	}
+	if err := warmUpTopic(ctx, p.brokers, topic, partitions); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.warmed == nil {
+		p.warmed = map[string]int64{}
+	}
+	p.warmed[topic] = int64(partitions)
+	return nil
+}
+
+// warmUps is how many warm-up records prepare wrote to topic.
+func (p *kafkaPeer) warmUps(topic string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.warmed[topic]
 }
 
 func (p *kafkaPeer) consume(ctx context.Context, topic string, records int64) (Result, error) {
-	return Consume(ctx, ConsumeOptions{Brokers: p.brokers, Topic: topic, Records: records})
+	// The warm-up records come first in their partitions and are empty:
+	// reading them too, and not counting them, leaves both figures those
+	// of the measured records.
+	var w int64
+	if records > 0 {
+		w = p.warmUps(topic)
+	}
+	res, err := Consume(ctx, ConsumeOptions{Brokers: p.brokers, Topic: topic, Records: records + w})
+	res.Records = max(res.Records-w, 0)
+	return res, err
 }
 
 func (p *kafkaPeer) e2e(ctx context.Context, topic string, o E2EOptions) (Result, error) {
-	o.Brokers, o.Topic = p.brokers, topic
+	if err := p.prepare(ctx, topic, max(o.Partitions, 1)); err != nil {
+		return Result{}, err
+	}
+	o.Brokers, o.Topic, o.Partitions = p.brokers, topic, 0
 	return EndToEnd(ctx, o)
 }
 
 func (p *kafkaPeer) drop(ctx context.Context, topic string) error {
+	p.mu.Lock()
+	delete(p.warmed, topic)
+	p.mu.Unlock()
 	return DeleteTopic(ctx, p.brokers, topic)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -33,6 +34,7 @@ func startProcess(name, dir, bin string, args ...string) (*process, error) {
 		return nil, fmt.Errorf("perf: %s log: %w", name, err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = serverEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -44,6 +46,19 @@ func startProcess(name, dir, bin string, args ...string) (*process, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// serverEnv is env without GREGOR_* variables: a server's settings are
+// the harness's flags alone, so a run does not depend on the shell it was
+// started from (and gregor serve refuses unknown GREGOR_ names).
+func serverEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "GREGOR_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // Stop sends SIGTERM, waits for the exit, and kills the process if it has

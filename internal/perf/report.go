@@ -118,6 +118,7 @@ var ratioPairs = [][2]string{
 	{PeerGregorDurable, PeerNATS},
 	{PeerGregorDurable, PeerKfake},
 	{PeerGregorDurable, PeerGregorPageCache},
+	{PeerGregorCluster3, PeerGregorPageCache},
 }
 
 // section describes one printed table group.
@@ -164,6 +165,9 @@ func (r *report) writeSetup(b *bytes.Buffer) {
 	fmt.Fprintf(b, "- Every figure is the median of %d runs (each figure on its own); peers run one at a time, in a rotating order within each repetition. %d records per throughput run. MB/s is MiB/s of record values, as Kafka's perf tools print it. The load generator runs in this process (so does kfake); Gregor and NATS are subprocesses on loopback.\n",
 		r.o.Repetitions, r.o.Records)
 	fmt.Fprintf(b, "- Gregor durable fsyncs before acknowledging (group commit); page cache mode sets log.flush.interval.messages=%s. NATS JetStream keeps its default sync_interval (fsync every 2 minutes), so it is a page-cache system here too.\n", pageCacheFlushMessages)
+	if slices.Contains(r.peers, PeerGregorCluster3) {
+		fmt.Fprintf(b, "- Gregor 3 nodes rf=3: three `gregor serve` processes of the same binary on loopback (all controller voters), page cache mode like the single-node page cache peer; every topic has replication factor 3 and min.insync.replicas=%s. The three nodes share this machine's CPUs and disk with the load generator.\n", clusterMinISR)
+	}
 	b.WriteString("- Before every run the harness calls sync(2), so no run pays for the writeback of what an earlier run left in the page cache.\n")
 	if busy(r.loadAvg) || busy(loadAverage()) {
 		fmt.Fprintf(b, "- The load average exceeded the %d CPUs: other work shared the machine during the run, which shows most in latency tails and in the spread between runs.\n", runtime.NumCPU())
@@ -323,6 +327,15 @@ func (r *report) targets() []target {
 		if d, ok := r.fig(KindProduce, row, PeerGregorDurable); ok && okPC {
 			x := d.recordsPerSec / pc.recordsPerSec
 			out = append(out, target{"produce " + row + ": Gregor durable within 30% of page cache", fmt.Sprintf("durable %.0f%% of page cache", 100*x), x >= 0.7})
+		}
+		for _, acks := range r.o.Acks {
+			arow := workloadName(1024, acks, int32(parts))
+			pcA, okA := r.fig(KindProduce, arow, PeerGregorPageCache)
+			if c3, ok := r.fig(KindProduce, arow, PeerGregorCluster3); ok && okA {
+				x := c3.recordsPerSec / pcA.recordsPerSec
+				out = append(out, target{"produce " + arow + ": Gregor 3 nodes rf=3 (min.insync.replicas=2) ≥ 0.50× single node page cache",
+					fmt.Sprintf("%.2f×", x), x >= 0.5})
+			}
 		}
 		crow := workloadName(1024, "", int32(parts))
 		c, okC := r.fig(KindConsume, crow, PeerGregorPageCache)
