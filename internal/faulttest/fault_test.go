@@ -71,9 +71,15 @@ func verify(t *testing.T, c *Cluster, p *Producer) map[int32][]Stored {
 // new leader comes from the ISR, writes go on, the killed node comes back
 // as a follower, and no acknowledged record is lost.
 func TestKill9LeaderUnderAcksAll(t *testing.T) {
+	for _, k := range victimKinds {
+		t.Run(k.String(), func(t *testing.T) { kill9Leader(t, k) })
+	}
+}
+
+func kill9Leader(t *testing.T, kind victimKind) {
 	c, p := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
-	victim := before[0].Leader
+	victim, _ := pickVictim(t, c, before, kind)
 
 	c.Kill9(victim)
 	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the killed node %d", victim),
@@ -140,9 +146,15 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 // writes, the majority elects a new leader and goes on; after the heal
 // the old leader rejoins as a follower, dropping what it appended alone.
 func TestPartitionIsolatesLeader(t *testing.T) {
+	for _, k := range victimKinds {
+		t.Run(k.String(), func(t *testing.T) { isolateLeader(t, k) })
+	}
+}
+
+func isolateLeader(t *testing.T, kind victimKind) {
 	c, p := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
-	victim := before[0].Leader
+	victim, led := pickVictim(t, c, before, kind)
 	topicID := topicIDOf(t, c, victim)
 
 	c.Isolate(victim)
@@ -151,7 +163,7 @@ func TestPartitionIsolatesLeader(t *testing.T) {
 	produceIsolated := func(i int) {
 		value := fmt.Sprintf("isolated-%d", i)
 		sent = append(sent, value)
-		if err := rawProduce(c, victim, topicID, 0, value); err == nil {
+		if err := rawProduce(c, victim, topicID, led, value); err == nil {
 			t.Fatalf("the isolated node %d acknowledged an acks=all write (%s)", victim, value)
 		} else {
 			t.Logf("the isolated node %d refused %s: %v", victim, value, err)
@@ -161,8 +173,8 @@ func TestPartitionIsolatesLeader(t *testing.T) {
 
 	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("the majority's leaders other than the isolated node %d", victim),
 		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
-	if s := after[0]; s.LeaderEpoch <= before[0].LeaderEpoch || !slices.Contains(before[0].ISR, s.Leader) {
-		t.Fatalf("partition 0: new leader %d with epoch %d, was leader %d epoch %d isr %v", s.Leader, s.LeaderEpoch, victim, before[0].LeaderEpoch, before[0].ISR)
+	if s, b := after[led], before[led]; s.LeaderEpoch <= b.LeaderEpoch || !slices.Contains(b.ISR, s.Leader) {
+		t.Fatalf("partition %d: new leader %d with epoch %d, was leader %d epoch %d isr %v", led, s.Leader, s.LeaderEpoch, victim, b.LeaderEpoch, b.ISR)
 	}
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "through the majority")
 	produceIsolated(1) // after the majority moved on, still no acknowledgement
@@ -171,11 +183,52 @@ func TestPartitionIsolatesLeader(t *testing.T) {
 	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the heal")
 	replicas := verify(t, c, p)
-	for _, s := range replicas[0] {
+	for _, s := range replicas[led] {
 		if slices.Contains(sent, s.Value) {
 			t.Fatalf("%q, appended by the isolated leader and never acknowledged, survived at offset %d", s.Value, s.Offset)
 		}
 	}
+}
+
+// victimKind is which leader a scenario strikes.
+type victimKind int
+
+const (
+	// plainLeader leads a partition but is not the active controller:
+	// only the partition fails over.
+	plainLeader victimKind = iota
+	// controllerLeader is the active controller and leads a partition:
+	// the metadata quorum elects a new controller before the partition
+	// can fail over.
+	controllerLeader
+)
+
+var victimKinds = []victimKind{plainLeader, controllerLeader}
+
+func (k victimKind) String() string {
+	if k == controllerLeader {
+		return "controller"
+	}
+	return "leader"
+}
+
+// pickVictim returns the node of that kind and the first partition it
+// leads.
+func pickVictim(t *testing.T, c *Cluster, parts []PartitionState, kind victimKind) (node, partition int32) {
+	t.Helper()
+	var controller int32 = -1
+	c.WaitFor(10*time.Second, topic, "an active controller", func(ctx context.Context) bool {
+		_, controller, _ = c.Partitions(ctx, c.Nodes[0].ID, topic)
+		return controller >= 0
+	})
+	for _, s := range parts {
+		if (s.Leader == controller) == (kind == controllerLeader) {
+			t.Logf("striking node %d, leader of partition %d (epoch %d, isr %v); the controller is %d", s.Leader, s.Partition, s.LeaderEpoch, s.ISR, controller)
+			return s.Leader, s.Partition
+		}
+	}
+	t.Fatalf("no partition leader that is a %v: controller %d, partitions %v", kind, controller, parts)
+	return -1, -1
 }
 
 // topicIDOf reads the test topic's id from node id's Metadata.
