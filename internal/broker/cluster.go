@@ -50,6 +50,7 @@ import (
 // clusterState is a clustered broker's replication state.
 type clusterState struct {
 	quorum      *quorum.Node
+	raftMux     *raftMux // the Raft listener, answering joins (cluster_learner.go)
 	incarnation metadata.IncarnationID
 	// brokerEpoch is this broker's registration (0: not registered).
 	brokerEpoch atomic.Int64
@@ -107,18 +108,25 @@ func (b *Broker) openQuorum(dir string) (metadata.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The Raft port also answers brokers asking to join (cluster_learner.go).
+	mux, err := b.listenController()
+	if err != nil {
+		return nil, err
+	}
 	node, err := quorum.Open(quorum.Config{
-		NodeID: b.cfg.NodeID,
-		Voters: voters,
-		Listen: b.cfg.ControllerListener,
-		Dir:    filepath.Join(dir, metadataDirName, raftDirName),
-		Logger: b.log.With("component", "quorum"),
-		Dial:   b.dial,
+		NodeID:   b.cfg.NodeID,
+		Voters:   voters,
+		Listener: mux,
+		Dir:      filepath.Join(dir, metadataDirName, raftDirName),
+		Logger:   b.log.With("component", "quorum"),
+		Dial:     b.dial,
 	})
 	if err != nil {
+		mux.Close()
 		return nil, fmt.Errorf("broker: metadata quorum: %w", err)
 	}
-	cs := &clusterState{quorum: node, roles: map[partitionKey]appliedRole{}, fetchers: map[int32]*replication.Fetcher{}}
+	mux.node.Store(node)
+	cs := &clusterState{quorum: node, raftMux: mux, roles: map[partitionKey]appliedRole{}, fetchers: map[int32]*replication.Fetcher{}}
 	for cs.incarnation == (metadata.IncarnationID{}) {
 		rand.Read(cs.incarnation[:])
 	}
@@ -163,6 +171,7 @@ func (b *Broker) startCluster(advertised []metadata.Endpoint) error {
 	b.background.Go(func() { b.runController(b.stop) })
 	b.background.Go(func() { b.runHeartbeats(b.stop, advertised) })
 	b.background.Go(func() { b.runISRUpdates(b.stop) })
+	b.startJoining(b.cluster.raftMux) // a learner asks to join the quorum
 	return nil
 }
 

@@ -20,6 +20,12 @@ import (
 // Cluster is a running in-process cluster.
 type Cluster struct {
 	Nodes []*Node
+
+	// voters is controller.quorum.voters, overrides the caller's configs
+	// and logger the nodes' logger: what AddNode gives a new node.
+	voters    string
+	overrides map[string]string
+	logger    *slog.Logger
 }
 
 // Node is one broker of the cluster.
@@ -30,7 +36,10 @@ type Node struct {
 	Addr   string
 	Dir    string
 	Config *config.Config
-	closed bool
+	// Learner: not in controller.quorum.voters, a Raft learner of the
+	// metadata quorum (StartWithLearners, AddNode).
+	Learner bool
+	closed  bool
 
 	overrides map[string]string
 	logger    *slog.Logger
@@ -53,32 +62,48 @@ var Defaults = map[string]string{
 // given config overrides and waits until a controller is elected.
 func Start(t testing.TB, n int, overrides map[string]string) *Cluster {
 	t.Helper()
+	return StartWithLearners(t, n, 0, overrides)
+}
+
+// StartWithLearners starts voters+learners brokers: node ids 1..voters
+// are the controller voters (at most 5), the next learners ids are Raft
+// learners that join the metadata quorum as a broker added later would.
+func StartWithLearners(t testing.TB, voters, learners int, overrides map[string]string) *Cluster {
+	t.Helper()
+	n := voters + learners
 	raftPorts := freePorts(t, n)
-	voters := make([]string, n)
-	for i := range n {
-		voters[i] = fmt.Sprintf("%d@%s", i+1, raftPorts[i])
+	ids := make([]string, voters)
+	for i := range voters {
+		ids[i] = fmt.Sprintf("%d@%s", i+1, raftPorts[i])
 	}
-	c := &Cluster{}
-	logger := testLogger()
+	c := &Cluster{voters: strings.Join(ids, ","), overrides: overrides, logger: testLogger()}
 	for i := range n {
-		ov := map[string]string{}
-		for k, v := range Defaults {
-			ov[k] = v
-		}
-		for k, v := range overrides {
-			ov[k] = v
-		}
-		ov["node.id"] = fmt.Sprint(i + 1)
-		ov["listeners"] = "PLAINTEXT://127.0.0.1:0"
-		ov["log.dirs"] = t.TempDir()
-		ov["controller.quorum.voters"] = strings.Join(voters, ",")
-		ov["controller.listener"] = raftPorts[i]
-		node := &Node{ID: int32(i + 1), overrides: ov, logger: logger, closed: true}
-		t.Cleanup(node.Close)
+		node := c.newNode(t, int32(i+1), raftPorts[i])
+		node.Learner = i >= voters
 		node.start(t)
 		c.Nodes = append(c.Nodes, node)
 	}
 	return c
+}
+
+// newNode prepares node id with the cluster's configs and Raft address
+// raftAddr; it is closed at the end of the test.
+func (c *Cluster) newNode(t testing.TB, id int32, raftAddr string) *Node {
+	ov := map[string]string{}
+	for k, v := range Defaults {
+		ov[k] = v
+	}
+	for k, v := range c.overrides {
+		ov[k] = v
+	}
+	ov["node.id"] = fmt.Sprint(id)
+	ov["listeners"] = "PLAINTEXT://127.0.0.1:0"
+	ov["log.dirs"] = t.TempDir()
+	ov["controller.quorum.voters"] = c.voters
+	ov["controller.listener"] = raftAddr
+	node := &Node{ID: id, overrides: ov, logger: c.logger, closed: true}
+	t.Cleanup(node.Close)
+	return node
 }
 
 func (n *Node) start(t testing.TB) {

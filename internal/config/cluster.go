@@ -13,12 +13,25 @@ const maxVoters = 5
 // Clustered reports whether controller.quorum.voters is set: the node then
 // joins a Raft metadata quorum and replicates partitions. Otherwise it is
 // a single-node cluster of its own, exactly as before replication existed.
+//
+// A node whose node.id is in the voters is a controller voter; any other
+// node is a Raft learner that asks the voters to add it (a broker added to
+// a running cluster, or any broker beyond five). Both need
+// controller.listener, and every node lists the same voters.
 func (c *Config) Clustered() bool { return len(c.ControllerQuorumVoters) > 0 }
 
 // Voters parses controller.quorum.voters (id@host:port, ...) into node id
 // → Raft transport address. Empty when not clustered.
 func (c *Config) Voters() (map[int32]string, error) {
 	return ParseVoters(c.ControllerQuorumVoters)
+}
+
+// IsVoter reports whether this node is a controller voter: clustered and
+// listed in controller.quorum.voters (otherwise, in a cluster, a learner).
+func (c *Config) IsVoter() bool {
+	v, err := c.Voters()
+	_, ok := v[c.NodeID]
+	return err == nil && ok
 }
 
 // ParseVoters parses voter entries of the form id@host:port.

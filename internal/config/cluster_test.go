@@ -54,3 +54,28 @@ func TestClusterConfig(t *testing.T) {
 		t.Error("the default config is clustered")
 	}
 }
+
+// A node not among the voters is a learner: valid, with a Raft listener.
+func TestLearnerConfig(t *testing.T) {
+	voters := "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3"
+	for _, tc := range []struct {
+		name      string
+		set       map[string]string
+		ok, voter bool
+	}{
+		{"voter", map[string]string{"node.id": "2", "controller.quorum.voters": voters, "controller.listener": "127.0.0.1:2"}, true, true},
+		{"learner", map[string]string{"node.id": "7", "controller.quorum.voters": voters, "controller.listener": "127.0.0.1:7"}, true, false},
+		{"learner on every interface", map[string]string{"node.id": "7", "controller.quorum.voters": voters, "controller.listener": ":9093"}, true, false},
+		{"learner without a Raft listener", map[string]string{"node.id": "7", "controller.quorum.voters": voters}, false, false},
+		{"single node", map[string]string{"node.id": "1"}, true, false},
+	} {
+		c, err := Load("", tc.set)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: Load err = %v, want ok %v", tc.name, err, tc.ok)
+			continue
+		}
+		if err == nil && c.IsVoter() != tc.voter {
+			t.Errorf("%s: IsVoter = %v, want %v", tc.name, c.IsVoter(), tc.voter)
+		}
+	}
+}
