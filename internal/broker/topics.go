@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/gregor-log/gregor/internal/config"
@@ -186,7 +187,11 @@ func (b *Broker) planTopic(img *metadata.Image, spec topicSpec, collisions map[s
 		if rf > live {
 			return nil, ct, errorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, live)
 		}
-		assignment = b.assignReplicas(n, rf)
+		brokers := b.placementBrokers(img)
+		var aerr *apiError
+		if assignment, aerr = assignReplicas(brokers, randomPlacement(len(brokers)), 0, n, rf); aerr != nil {
+			return nil, ct, aerr
+		}
 	}
 	configs := map[string]string{}
 	for name, v := range spec.configs {
@@ -216,23 +221,74 @@ func (b *Broker) planTopic(img *metadata.Image, spec topicSpec, collisions map[s
 	return records, ct, nil
 }
 
-// assignReplicas spreads replicas over the registered brokers round-robin,
-// the first replica being the preferred leader. With one node every
-// partition is [nodeID].
-func (b *Broker) assignReplicas(n int32, rf int16) [][]int32 {
-	ids := b.placementIDs(b.store.Image())
+// placementBrokers are the brokers new replicas may go to (placementIDs)
+// with their racks (broker.rack, sent in each broker's registration); on a
+// single node before it registered, this broker alone.
+func (b *Broker) placementBrokers(img *metadata.Image) []metadata.PlacementBroker {
+	ids := b.placementIDs(img)
 	if len(ids) == 0 {
-		ids = []int32{b.nodeID()}
+		return []metadata.PlacementBroker{{NodeID: b.nodeID(), Rack: b.cfg.BrokerRack}}
 	}
-	out := make([][]int32, n)
-	for p := range out {
-		replicas := make([]int32, rf)
-		for r := range replicas {
-			replicas[r] = ids[(p+r)%len(ids)]
+	out := make([]metadata.PlacementBroker, 0, len(ids))
+	for _, id := range ids {
+		pb := metadata.PlacementBroker{NodeID: id}
+		if br, ok := img.Broker(id); ok {
+			pb.Rack = br.Rack
 		}
-		out[p] = replicas
+		out = append(out, pb)
 	}
 	return out
+}
+
+// assignReplicas places partitions first..first+count-1 of a topic with
+// replication factor rf over brokers with pl (Kafka's way: racks
+// alternated, the first replica is the preferred leader, leaderships
+// spread evenly). With one broker every partition is [that broker].
+func assignReplicas(brokers []metadata.PlacementBroker, pl metadata.Placement, first, count int32, rf int16) ([][]int32, *apiError) {
+	if int(rf) > len(brokers) {
+		return nil, errorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, len(brokers))
+	}
+	assignment, err := pl.Place(brokers, int(first), int(count), int(rf))
+	if err != nil {
+		// Unreachable with the checks above; answered, not panicked, as
+		// the arguments come from a request.
+		return nil, errorf(kerr.InvalidReplicaAssignment, "Placing the replicas failed: %v", err)
+	}
+	return assignment, nil
+}
+
+// randomPlacement is the placement of a new topic: Start and Shift drawn
+// at random, so that topics do not all put partition 0's leader and its
+// followers on the same brokers.
+func randomPlacement(brokers int) metadata.Placement {
+	n := max(brokers, 1)
+	return metadata.Placement{Start: rand.IntN(n), Shift: rand.IntN(n)}
+}
+
+// continuedPlacement is the placement of partitions added to a topic whose
+// partition 0 has preferredLeader first: Start is that broker's position
+// in the placement order, so new partition p gets the leader it would
+// have had if the topic had been created with p+1 partitions over today's
+// brokers, and leaderships stay spread. This is Kafka's choice (it starts
+// from partition 0's first replica too); like Kafka the follower shift is
+// drawn anew, as the original one is not recorded. When preferredLeader
+// can no longer take replicas (fenced, or gone) there is no pattern to
+// continue and Start is random.
+func continuedPlacement(brokers []metadata.PlacementBroker, preferredLeader int32) metadata.Placement {
+	pl := randomPlacement(len(brokers))
+	// With Start 0 and one replica, Place lists partition i on the i-th
+	// broker of its order: that is the order itself.
+	order, err := metadata.Placement{}.Place(brokers, 0, len(brokers), 1)
+	if err != nil {
+		return pl
+	}
+	for i, replicas := range order {
+		if replicas[0] == preferredLeader {
+			pl.Start = i
+			break
+		}
+	}
+	return pl
 }
 
 func (b *Broker) checkAssignment(img *metadata.Image, assignment [][]int32) *apiError {
@@ -329,8 +385,16 @@ func (b *Broker) createPartitions(name string, total int32, assignment [][]int32
 			return err
 		}
 	} else {
-		all := b.assignReplicas(total, rf)
-		assignment = all[have:]
+		brokers := b.placementBrokers(img)
+		var aerr *apiError
+		preferred := int32(-1)
+		if replicas := t.Partitions[0].Replicas; len(replicas) > 0 {
+			preferred = replicas[0]
+		}
+		pl := continuedPlacement(brokers, preferred)
+		if assignment, aerr = assignReplicas(brokers, pl, have, add, rf); aerr != nil {
+			return aerr
+		}
 	}
 	if validateOnly {
 		return nil
