@@ -26,24 +26,28 @@ const (
 
 // startLoaded starts the cluster, the topic and the producer, and waits
 // for the first acknowledgements.
-func startLoaded(t *testing.T) (*Cluster, *Producer) {
+func startLoaded(t *testing.T) (*Cluster, *Producer, *Reader) {
 	t.Helper()
 	c := Start(t, 3, nil)
 	minISR := "2"
 	c.CreateTopic(topic, partitions, 3, map[string]*string{"min.insync.replicas": &minISR})
 	p := c.StartProducer(topic, partitions)
 	t.Cleanup(p.Stop)
+	r := c.StartReader(topic, partitions)
+	t.Cleanup(r.Stop)
 	c.WaitAcks(p, topic, 0, ackBatch, 30*time.Second, "before any fault")
-	return c, p
+	return c, p, r
 }
 
-// verify stops the producer, waits for a healthy cluster (every replica
-// in every ISR), then checks the history against what a consumer reads
-// and against every replica's log files, which must be byte-identical.
-// It returns the replicas' common logs.
-func verify(t *testing.T, c *Cluster, p *Producer) map[int32][]Stored {
+// verify stops the producer and the reader, waits for a healthy cluster
+// (every replica in every ISR), then checks the history against what a
+// fresh consumer reads and against every replica's log files, which must
+// be byte-identical, and checks that what the reader saw during the
+// faults is still there. It returns the replicas' common logs.
+func verify(t *testing.T, c *Cluster, p *Producer, r *Reader) map[int32][]Stored {
 	t.Helper()
 	p.Stop()
+	r.Stop()
 	c.WaitPartitions(60*time.Second, topic, "every replica back in every ISR", FullISR)
 	acks := p.History.Acks()
 	read := c.ReadAll(topic, partitions)
@@ -54,6 +58,9 @@ func verify(t *testing.T, c *Cluster, p *Producer) map[int32][]Stored {
 	if problems := Check(acks, replicas, true); len(problems) > 0 {
 		t.Fatalf("the replicas' logs break the history (%v):\n  %s", p.History, strings.Join(problems, "\n  "))
 	}
+	if problems := CheckReads(r.Reads(), replicas); len(problems) > 0 {
+		t.Fatalf("records read during the faults changed (%v):\n  %s", p.History, strings.Join(problems, "\n  "))
+	}
 	for part, recs := range read {
 		if len(recs) > len(replicas[part]) || !slices.Equal(recs, replicas[part][:len(recs)]) {
 			t.Fatalf("partition %d: a consumer read %d records that are not a prefix of the replicas' %d", part, len(recs), len(replicas[part]))
@@ -63,7 +70,7 @@ func verify(t *testing.T, c *Cluster, p *Producer) map[int32][]Stored {
 	for _, recs := range read {
 		n += len(recs)
 	}
-	t.Logf("history: %v; %d records read back, every acknowledged one in place", p.History, n)
+	t.Logf("history: %v; %d records read back, every acknowledged one in place; %d read during the faults, none changed", p.History, n, len(r.Reads()))
 	return replicas
 }
 
@@ -77,7 +84,7 @@ func TestKill9LeaderUnderAcksAll(t *testing.T) {
 }
 
 func kill9Leader(t *testing.T, kind victimKind) {
-	c, p := startLoaded(t)
+	c, p, r := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
 	victim, _ := pickVictim(t, c, before, kind)
 
@@ -94,14 +101,14 @@ func kill9Leader(t *testing.T, kind victimKind) {
 	c.Restart(victim)
 	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the restart")
-	verify(t, c, p)
+	verify(t, c, p, r)
 }
 
 // A SIGSTOPped follower leaves the ISR while writes go on (two replicas
 // still satisfy min.insync.replicas=2); after SIGCONT it catches up and
 // rejoins, with a log byte-identical to the others'.
 func TestStopFollowerLeavesAndRejoinsISR(t *testing.T) {
-	c, p := startLoaded(t)
+	c, p, r := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
 	var follower int32 = -1
 	for _, r := range before[0].Replicas {
@@ -121,14 +128,14 @@ func TestStopFollowerLeavesAndRejoinsISR(t *testing.T) {
 	c.Cont(follower)
 	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", follower), FullISR)
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the follower rejoined")
-	verify(t, c, p)
+	verify(t, c, p, r)
 }
 
 // Every node in turn is stopped with SIGTERM (controlled shutdown) and
 // restarted, waiting for full ISRs before the next: writes go on through
 // every step and nothing acknowledged is lost.
 func TestRollingRestartUnderLoad(t *testing.T) {
-	c, p := startLoaded(t)
+	c, p, r := startLoaded(t)
 	for _, n := range c.Nodes {
 		c.Term(n.ID)
 		c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the stopped node %d", n.ID),
@@ -138,7 +145,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", n.ID), FullISR)
 		c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, fmt.Sprintf("after node %d restarted", n.ID))
 	}
-	verify(t, c, p)
+	verify(t, c, p, r)
 }
 
 // A network partition isolates the leader of partition 0 from the other
@@ -152,7 +159,7 @@ func TestPartitionIsolatesLeader(t *testing.T) {
 }
 
 func isolateLeader(t *testing.T, kind victimKind) {
-	c, p := startLoaded(t)
+	c, p, r := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
 	victim, led := pickVictim(t, c, before, kind)
 	topicID := topicIDOf(t, c, victim)
@@ -182,7 +189,7 @@ func isolateLeader(t *testing.T, kind victimKind) {
 	c.Heal(victim)
 	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the heal")
-	replicas := verify(t, c, p)
+	replicas := verify(t, c, p, r)
 	for _, s := range replicas[led] {
 		if slices.Contains(sent, s.Value) {
 			t.Fatalf("%q, appended by the isolated leader and never acknowledged, survived at offset %d", s.Value, s.Offset)

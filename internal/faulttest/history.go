@@ -174,3 +174,33 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	slices.Sort(keys)
 	return keys
 }
+
+// CheckReads checks what consumers read while the faults went on against
+// the partitions' final logs: a record read below the high watermark is
+// committed, so it must still be at the offset it was read at, with the
+// same value. A consumer that read one offset with two values shows up
+// as a read the log contradicts.
+func CheckReads(reads []Ack, logs map[int32][]Stored) []string {
+	var problems []string
+	inLog := map[int32]map[int64]string{}
+	for p, recs := range logs {
+		m := make(map[int64]string, len(recs))
+		for _, s := range recs {
+			m[s.Offset] = s.Value
+		}
+		inLog[p] = m
+	}
+	for _, r := range reads {
+		got, ok := inLog[r.Partition][r.Offset]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("read %q at partition %d offset %d during the faults: gone from the log", r.Value, r.Partition, r.Offset))
+		case got != r.Value:
+			problems = append(problems, fmt.Sprintf("read %q at partition %d offset %d during the faults: the log now holds %q there", r.Value, r.Partition, r.Offset, got))
+		}
+		if len(problems) >= maxProblems {
+			break
+		}
+	}
+	return problems
+}

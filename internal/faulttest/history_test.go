@@ -60,3 +60,28 @@ func TestHistoryBoundsErrorKinds(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestCheckReads(t *testing.T) {
+	logs := map[int32][]Stored{0: {{0, "a"}, {1, "b"}}}
+	tests := []struct {
+		name  string
+		reads []Ack
+		want  string
+	}{
+		{"reads still in place", []Ack{{0, 0, "a"}, {0, 1, "b"}}, ""},
+		{"a read record gone", []Ack{{0, 2, "c"}}, "gone from the log"},
+		{"a read record replaced", []Ack{{0, 1, "x"}}, "now holds"},
+		{"one offset read with two values", []Ack{{0, 1, "b"}, {0, 1, "y"}}, "now holds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			problems := CheckReads(tt.reads, logs)
+			switch {
+			case tt.want == "" && len(problems) > 0:
+				t.Fatalf("unexpected problems: %q", problems)
+			case tt.want != "" && (len(problems) == 0 || !strings.Contains(problems[0], tt.want)):
+				t.Fatalf("problems %q, want one with %q", problems, tt.want)
+			}
+		})
+	}
+}
