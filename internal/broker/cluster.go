@@ -78,6 +78,9 @@ type clusterState struct {
 	// lock); bounded by the partitions and brokers of the image.
 	roles    map[partitionKey]appliedRole
 	fetchers map[int32]*replication.Fetcher
+	// throttle limits the copies of the replicas this broker is adding
+	// in a reassignment (cluster_reassign.go); guarded by controlMu.
+	throttle *replication.Throttle
 }
 
 // partitionKey names a partition of a topic by id.
@@ -93,7 +96,8 @@ type appliedRole struct {
 	leader         int32
 	leaderEpoch    int32
 	partitionEpoch int32
-	ready          bool // this broker could lead (selfReady) when applied
+	replicas       []int32 // the image's, to see a reassignment's change
+	ready          bool    // this broker could lead (selfReady) when applied
 }
 
 // raftDirName is the quorum's directory inside the metadata directory.
@@ -169,6 +173,7 @@ func (b *Broker) startCluster(advertised []metadata.Endpoint) error {
 	b.controlMu.Unlock()
 	b.background.Go(func() { b.followImages(b.stop) })
 	b.background.Go(func() { b.runController(b.stop) })
+	b.background.Go(func() { b.runRebalance(b.stop) }) // cluster_rebalance.go
 	b.background.Go(func() { b.runHeartbeats(b.stop, advertised) })
 	b.background.Go(func() { b.runISRUpdates(b.stop) })
 	b.startJoining(b.cluster.raftMux) // a learner asks to join the quorum
@@ -201,6 +206,7 @@ func (b *Broker) followImages(stop <-chan struct{}) {
 		b.reconcile(b.store.Image())
 		// Dynamic broker configs another node recorded (configs.go).
 		b.applyDynamicBrokerConfigsLocked()
+		b.applyReplicationThrottleLocked() // cluster_reassign.go
 		b.controlMu.Unlock()
 		select {
 		case <-stop:
@@ -488,7 +494,8 @@ func (b *Broker) applyRoles(img *metadata.Image, reg *registry) {
 			if err := b.applyRole(p, tp, mp, prev, had && prev.p == p); err != nil {
 				b.log.Warn("applying a partition's role", "topic", t.Name, "partition", mp.Partition, "err", err)
 			}
-			cs.roles[key] = appliedRole{p: p, tp: tp, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, partitionEpoch: mp.PartitionEpoch, ready: ready}
+			cs.roles[key] = appliedRole{p: p, tp: tp, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, partitionEpoch: mp.PartitionEpoch,
+				replicas: mp.Replicas, ready: ready}
 		}
 	}
 	for key, r := range cs.roles {
@@ -523,7 +530,9 @@ func (b *Broker) applyRole(p *partition.Partition, tp replication.TopicPartition
 		b.stopFollowing(prev.leader, tp)
 	}
 	if mp.Leader == self {
-		if !had || prev.leader != self || prev.leaderEpoch != mp.LeaderEpoch {
+		// At the same epoch BecomeLeader refreshes the replica set (a
+		// reassignment): the adding replicas may fetch.
+		if !had || prev.leader != self || prev.leaderEpoch != mp.LeaderEpoch || !slices.Equal(prev.replicas, mp.Replicas) {
 			if err := p.BecomeLeader(mp.LeaderEpoch, mp.Replicas, mp.ISR); err != nil {
 				return err
 			}
@@ -539,7 +548,7 @@ func (b *Broker) applyRole(p *partition.Partition, tp replication.TopicPartition
 	if mp.Leader < 0 || !slices.Contains(mp.Replicas, self) {
 		return nil // no leader to copy from, or not a replica here
 	}
-	b.fetcher(mp.Leader).Add(tp, p, mp.LeaderEpoch)
+	b.follow(tp, p, mp) // cluster_reassign.go: throttled while adding
 	return nil
 }
 
@@ -563,6 +572,7 @@ func (b *Broker) fetcher(leader int32) *replication.Fetcher {
 		PartitionMaxBytes: b.cfg.ReplicaFetchMaxBytes,
 		ResponseMaxBytes:  b.cfg.ReplicaFetchResponseMaxBytes,
 		Backoff:           time.Duration(b.cfg.ReplicaFetchBackoffMs) * time.Millisecond,
+		Throttle:          b.replicationThrottle(),
 		Logger:            b.log.With("component", "fetcher", "leader", leader),
 	}, replication.NewKgoClient(cs.client.Load(), leader))
 	cs.fetchers[leader] = f

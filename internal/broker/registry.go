@@ -197,7 +197,7 @@ func (b *Broker) reconcile(img *metadata.Image) {
 			prev, ok = nil, false
 		}
 		configChanged := ok && !maps.Equal(prev.configs, mt.Configs)
-		if ok && !configChanged && len(prev.partitions) == len(mt.Partitions) {
+		if ok && !configChanged && len(prev.partitions) == len(mt.Partitions) && !b.hostingChanged(prev, mt) {
 			// Unchanged: share the published state (it is immutable).
 			next.byName[prev.name], next.byID[prev.id] = prev, prev
 			continue
@@ -217,11 +217,13 @@ func (b *Broker) reconcile(img *metadata.Image) {
 				}
 			}
 		}
+		// A reassignment moves replicas on and off this broker (cluster_reassign.go).
+		jobs = append(jobs, b.moveReplicas(t, mt, pcfg)...)
 		have := len(t.partitions)
 		t.partitions = append(t.partitions, make([]replica, len(mt.Partitions)-have)...)
 		for i := have; i < len(mt.Partitions); i++ {
 			if !b.hostsReplica(mt.Partitions[i]) {
-				t.partitions[i] = replica{err: errNotHostedHere} // cluster.go
+				t.partitions[i] = b.notHostedReplica(mt, int32(i)) // cluster.go, cluster_reassign.go
 				continue
 			}
 			jobs = append(jobs, openJob{topic: mt, state: t, index: int32(i), cfg: pcfg})

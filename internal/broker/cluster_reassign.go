@@ -1,0 +1,162 @@
+package broker
+
+// The broker's side of partition reassignments (KIP-455; the decisions are
+// metadata.Controller's, controller_reassign.go):
+//
+//   - A broker the image newly lists in a partition's replicas opens the
+//     partition and follows its leader (reconcile → moveReplicas, then
+//     applyRoles); one the image no longer lists stops following it and
+//     deletes its replica, as a topic deletion does. The image drops a
+//     replica only when the reassignment completes, i.e. once every target
+//     replica has caught up and the ISR holds a target member, so the data
+//     lives on.
+//   - A replica this broker is adding copies under the broker's Throttle
+//     (follower.replication.throttled.rate, a dynamic broker config),
+//     shared by all its fetchers. Only the replicas being added are
+//     throttled: the followers already in sync are never slowed down, so
+//     acks=all produces do not wait for a throttle. (Kafka throttles the
+//     replicas its topic configs leader/follower.replication.throttled.
+//     replicas list; the tools set them to the moving replicas, which is
+//     what this does without the topic configs.)
+//   - The leader learns the new replica set (BecomeLeader at the same
+//     epoch refreshes it, applyRole), so the adding replicas' fetches are
+//     accepted and the ISR expansion takes them in once caught up.
+
+import (
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gregor-log/gregor/internal/metadata"
+	"github.com/gregor-log/gregor/internal/partition"
+	"github.com/gregor-log/gregor/internal/replication"
+)
+
+// follow makes p a follower of mp's leader in that leader's fetcher,
+// throttled while this broker is one of the partition's adding replicas.
+// The caller holds controlMu.
+func (b *Broker) follow(tp replication.TopicPartition, p *partition.Partition, mp metadata.Partition) {
+	f := b.fetcher(mp.Leader)
+	f.Add(tp, p, mp.LeaderEpoch)
+	f.SetThrottled(tp, slices.Contains(mp.AddingReplicas, b.nodeID()))
+}
+
+// replicationThrottle is the Throttle every fetcher of this broker
+// shares, created on first use at the configured rate. The caller holds
+// controlMu.
+func (b *Broker) replicationThrottle() *replication.Throttle {
+	cs := b.cluster
+	if cs.throttle == nil {
+		cs.throttle = replication.NewThrottle()
+		cs.throttle.SetRate(b.followerThrottleRate())
+	}
+	return cs.throttle
+}
+
+// applyReplicationThrottleLocked installs follower.replication.throttled.
+// rate as the dynamic broker configs now have it (a change is recorded in
+// the metadata by any node). The caller holds controlMu.
+func (b *Broker) applyReplicationThrottleLocked() {
+	if b.clustered() {
+		b.replicationThrottle().SetRate(b.followerThrottleRate())
+	}
+}
+
+// followerThrottleRate is follower.replication.throttled.rate with its
+// dynamic layers (node, cluster default, static).
+func (b *Broker) followerThrottleRate() int64 {
+	v, _, _, ok := b.cfg.BrokerValue("follower.replication.throttled.rate")
+	if !ok {
+		return math.MaxInt64
+	}
+	rate, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || rate < 1 {
+		return math.MaxInt64 // validated when set; never throttle to a stop
+	}
+	return rate
+}
+
+// hostingChanged reports whether img's topic mt moves a replica of one of
+// prev's partitions onto or off this broker.
+func (b *Broker) hostingChanged(prev *topicState, mt *metadata.Topic) bool {
+	for i, r := range prev.partitions {
+		if i < len(mt.Partitions) && b.hostsReplica(mt.Partitions[i]) == (r.err == errNotHostedHere) {
+			return true
+		}
+	}
+	return false
+}
+
+// moveReplicas brings t's existing partitions (copied from the previous
+// registry) in line with which of them the image has on this broker:
+// it returns the open jobs of the replicas that arrive, and deletes the
+// replicas that leave (their slots become errNotHostedHere). The caller
+// holds controlMu (reconcile).
+func (b *Broker) moveReplicas(t *topicState, mt *metadata.Topic, cfg partition.Config) []openJob {
+	var jobs []openJob
+	for i, r := range t.partitions {
+		if i >= len(mt.Partitions) {
+			break
+		}
+		hosted, wasHosted := b.hostsReplica(mt.Partitions[i]), r.err != errNotHostedHere
+		switch {
+		case hosted && !wasHosted:
+			b.log.Info("replica assigned to this broker", "topic", t.name, "partition", i)
+			jobs = append(jobs, openJob{topic: mt, state: t, index: int32(i), cfg: cfg})
+		case !hosted && wasHosted:
+			b.log.Info("replica moved off this broker; deleting it", "topic", t.name, "partition", i)
+			b.forgetReplica(t.id, int32(i))
+			if r.p != nil {
+				if err := r.p.Delete(); err != nil {
+					b.log.Error("deleting a replica moved away", "topic", t.name, "partition", i, "err", err)
+				}
+			} else {
+				os.RemoveAll(b.partitionDir(t.name, int32(i)))
+			}
+			t.partitions[i] = replica{err: errNotHostedHere}
+		}
+	}
+	return jobs
+}
+
+// notHostedReplica is the registry slot of a partition with no replica
+// here. A directory this broker still has for it (the replica was moved
+// away while the broker was down) is deleted, when its partition.metadata
+// proves it is this topic's: the image no longer counts on it.
+func (b *Broker) notHostedReplica(mt *metadata.Topic, index int32) replica {
+	dir := b.partitionDir(mt.Name, index)
+	if id, ok := readPartitionMetadata(dir); ok && id == mt.ID {
+		b.log.Info("deleting a replica this broker no longer hosts", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			b.log.Error("deleting a replica no longer hosted", "dir", dir, "err", err)
+		}
+	}
+	return replica{err: errNotHostedHere}
+}
+
+// decide runs one metadata decision of a request every node answers:
+// through the active controller in a cluster (ctlDo: NOT_CONTROLLER
+// elsewhere), on a single node by a controller over its own image, the
+// records appended to its own log.
+func (b *Broker) decide(fn func(c *metadata.Controller, now time.Time) ([]metadata.Record, error)) error {
+	if b.clustered() {
+		return b.ctlDo(fn)
+	}
+	b.controlMu.Lock()
+	defer b.controlMu.Unlock()
+	c, err := metadata.NewController(b.store.Image(), b.controllerConfig())
+	if err != nil {
+		return err
+	}
+	records, err := fn(c, time.Now())
+	if err != nil || len(records) == 0 {
+		return err
+	}
+	if err := b.store.Append(records...); err != nil {
+		return err
+	}
+	b.reconcile(b.store.Image())
+	return nil
+}
