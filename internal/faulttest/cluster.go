@@ -45,7 +45,7 @@ type Cluster struct {
 
 	mu struct {
 		sync.Mutex
-		isolated map[int32]bool // by Isolate, until Heal
+		cutOff map[int32]bool // by Isolate or Sever, until Heal
 	}
 }
 
@@ -87,7 +87,7 @@ func Start(t testing.TB, n int, overrides map[string]string) *Cluster {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	c := &Cluster{t: t, links: map[int32]map[int32][2]*Proxy{}}
-	c.mu.isolated = map[int32]bool{}
+	c.mu.cutOff = map[int32]bool{}
 	var voters []string
 	for i := range n {
 		node := &Node{ID: int32(i + 1), Addr: ports[2*i], RaftAddr: ports[2*i+1], Dir: t.TempDir(), log: newTailBuffer(logTailBytes)}
@@ -313,43 +313,64 @@ func (c *Cluster) Restart(id int32) {
 
 // Isolate cuts every link to and from node id: the other nodes can no
 // longer reach it, nor it them. Clients still can (they dial directly).
-func (c *Cluster) Isolate(id int32) { c.setIsolated(id, true) }
+func (c *Cluster) Isolate(id int32) {
+	var peers []int32
+	for _, n := range c.Nodes {
+		if n.ID != id {
+			peers = append(peers, n.ID)
+		}
+	}
+	c.Sever(id, peers...)
+}
+
+// Sever cuts the links between node id and each of peers, both ways (a
+// partial partition when peers are not all the others). Node id counts as
+// cut off until Heal: its view of the cluster may be stale, so View asks
+// the others.
+func (c *Cluster) Sever(id int32, peers ...int32) {
+	for _, peer := range peers {
+		for _, p := range c.links[id][peer] {
+			p.Cut()
+		}
+		for _, p := range c.links[peer][id] {
+			p.Cut()
+		}
+	}
+	c.mu.Lock()
+	c.mu.cutOff[id] = true
+	c.mu.Unlock()
+	c.note(fmt.Sprintf("node %d cut off from nodes %v", id, peers))
+}
 
 // Heal restores every link to and from node id.
-func (c *Cluster) Heal(id int32) { c.setIsolated(id, false) }
-
-func (c *Cluster) setIsolated(id int32, cut bool) {
+func (c *Cluster) Heal(id int32) {
 	for from, tos := range c.links {
 		for to, pair := range tos {
-			if from != id && to != id {
-				continue
-			}
-			for _, p := range pair {
-				if cut {
-					p.Cut()
-				} else {
-					p.Heal()
-				}
+			if from == id || to == id {
+				pair[0].Heal()
+				pair[1].Heal()
 			}
 		}
 	}
 	c.mu.Lock()
-	c.mu.isolated[id] = cut
+	delete(c.mu.cutOff, id)
 	c.mu.Unlock()
-	verb := "healed"
-	if cut {
-		verb = "isolated"
-	}
+	c.note(fmt.Sprintf("node %d healed", id))
+}
+
+// note writes a harness event into every node's log, to read the logs
+// against the test's steps.
+func (c *Cluster) note(event string) {
 	for _, n := range c.Nodes {
-		fmt.Fprintf(n.log, "=== faulttest: node %d %s\n", id, verb)
+		fmt.Fprintf(n.log, "=== faulttest: %s\n", event)
 	}
 }
 
-// Isolated reports whether node id is isolated (Isolate without Heal).
-func (c *Cluster) Isolated(id int32) bool {
+// CutOff reports whether node id is isolated or severed (until Heal).
+func (c *Cluster) CutOff(id int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.mu.isolated[id]
+	return c.mu.cutOff[id]
 }
 
 // cleanup kills what still runs and closes the proxies; after a failure it

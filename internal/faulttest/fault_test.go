@@ -197,6 +197,58 @@ func isolateLeader(t *testing.T, kind victimKind) {
 	}
 }
 
+// A partial partition: a partition leader loses its links to the active
+// controller only, and still reaches the third node. The controller
+// fences it (no heartbeats) and moves its leadership; the cut-off leader,
+// whose metadata is frozen, still believes it leads but must not
+// acknowledge acks=all writes any more. After the heal it follows again.
+func TestLeaderCutFromController(t *testing.T) {
+	c, p, r := startLoaded(t)
+	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
+	victim, led := pickVictim(t, c, before, plainLeader)
+	controller := controllerOf(t, c)
+	topicID := topicIDOf(t, c, victim)
+
+	c.Sever(victim, controller)
+	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than node %d, cut from the controller", victim),
+		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
+	if s, b := after[led], before[led]; s.LeaderEpoch <= b.LeaderEpoch || !slices.Contains(b.ISR, s.Leader) {
+		t.Fatalf("partition %d: new leader %d with epoch %d, was leader %d epoch %d isr %v", led, s.Leader, s.LeaderEpoch, victim, b.LeaderEpoch, b.ISR)
+	}
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "through the new leaders")
+	var sent []string
+	for i := range 2 {
+		value := fmt.Sprintf("cut-off-%d", i)
+		sent = append(sent, value)
+		if err := rawProduce(c, victim, topicID, led, value); err == nil {
+			t.Fatalf("node %d, cut from the controller and no longer leader, acknowledged an acks=all write (%s)", victim, value)
+		} else {
+			t.Logf("node %d refused %s: %v", victim, value, err)
+		}
+	}
+
+	c.Heal(victim)
+	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the heal")
+	replicas := verify(t, c, p, r)
+	for _, s := range replicas[led] {
+		if slices.Contains(sent, s.Value) {
+			t.Fatalf("%q, never acknowledged by the cut-off node, survived at offset %d", s.Value, s.Offset)
+		}
+	}
+}
+
+// controllerOf is the active controller as the first node names it.
+func controllerOf(t *testing.T, c *Cluster) int32 {
+	t.Helper()
+	var controller int32 = -1
+	c.WaitFor(10*time.Second, topic, "an active controller", func(ctx context.Context) bool {
+		_, controller, _ = c.Partitions(ctx, c.Nodes[0].ID, topic)
+		return controller >= 0
+	})
+	return controller
+}
+
 // victimKind is which leader a scenario strikes.
 type victimKind int
 
@@ -223,11 +275,7 @@ func (k victimKind) String() string {
 // leads.
 func pickVictim(t *testing.T, c *Cluster, parts []PartitionState, kind victimKind) (node, partition int32) {
 	t.Helper()
-	var controller int32 = -1
-	c.WaitFor(10*time.Second, topic, "an active controller", func(ctx context.Context) bool {
-		_, controller, _ = c.Partitions(ctx, c.Nodes[0].ID, topic)
-		return controller >= 0
-	})
+	controller := controllerOf(t, c)
 	for _, s := range parts {
 		if (s.Leader == controller) == (kind == controllerLeader) {
 			t.Logf("striking node %d, leader of partition %d (epoch %d, isr %v); the controller is %d", s.Leader, s.Partition, s.LeaderEpoch, s.ISR, controller)

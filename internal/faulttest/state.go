@@ -71,7 +71,7 @@ func (c *Cluster) Partitions(ctx context.Context, id int32, topic string) (parts
 // healthy is whether node n can answer and speak for the majority: it
 // runs, is not stopped and is not cut off.
 func (c *Cluster) healthy(n *Node) bool {
-	return n.Running() && !n.Stopped() && !c.Isolated(n.ID)
+	return n.Running() && !n.Stopped() && !c.CutOff(n.ID)
 }
 
 // View is topic's partitions as the first healthy node answering sees
@@ -106,8 +106,8 @@ func (c *Cluster) Describe(topic string) string {
 		}
 		parts, ctl, err := c.Partitions(context.Background(), n.ID, topic)
 		iso := ""
-		if c.Isolated(n.ID) {
-			iso = " (isolated)"
+		if c.CutOff(n.ID) {
+			iso = " (cut off)"
 		}
 		if err != nil {
 			fmt.Fprintf(&sb, "\n  node %d%s: %v", n.ID, iso, err)
