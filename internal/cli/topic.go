@@ -26,6 +26,8 @@ func (a *app) topicCommand() *cobra.Command {
 		a.topicAlterConfigCommand(),
 		a.topicAddPartitionsCommand(),
 		a.topicTrimCommand(),
+		a.topicReassignCommand(),      // reassign.go
+		a.topicReassignmentsCommand(), // reassign.go
 	)
 	a.addClientFlags(cmd)
 	return cmd
