@@ -83,7 +83,7 @@ func (c *Controller) AlterPartition(now time.Time, req AlterPartitionRequest) ([
 		// (controller_reassign.go).
 		next := p
 		next.ISR = item.NewISR
-		if r := partitionChange(t, p, c.completeReassignment(next)); r != nil {
+		if r := partitionChange(t, p, c.completeReassignment(next, p.ISR)); r != nil {
 			records = append(records, r)
 			res.Leader, res.LeaderEpoch, res.ISR, res.PartitionEpoch = r.Leader, r.LeaderEpoch, slices.Clone(r.ISR), r.PartitionEpoch
 		} else {

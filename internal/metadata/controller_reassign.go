@@ -96,7 +96,7 @@ func (c *Controller) AlterPartitionReassignments(now time.Time, reqs []Reassignm
 			results[i].Err = err
 			continue
 		}
-		if r := partitionChange(t, p, c.completeReassignment(next)); r != nil {
+		if r := partitionChange(t, p, c.completeReassignment(next, p.ISR)); r != nil {
 			records = append(records, r)
 		}
 	}
@@ -156,9 +156,15 @@ func (c *Controller) checkTarget(t *Topic, p Partition, target, original []int32
 // completeReassignment returns p with its reassignment completed when it
 // can be: every adding replica is in the ISR, the ISR holds a member of
 // the target, and the leader is in the target or an eligible member of
-// the new ISR can take over. Otherwise (or with no reassignment in
-// progress) p is returned unchanged.
-func (c *Controller) completeReassignment(p Partition) Partition {
+// the new ISR that is also in committedISR can take over. Otherwise (or
+// with no reassignment in progress) p is returned unchanged.
+//
+// committedISR is the ISR the image has, before the change being decided:
+// a replica joining the ISR in the same record may not lead at once, so
+// every new leader comes from an ISR the log already holds (invariant 3
+// at its strictest). If only such a replica could take over, the next
+// CompleteReassignments, once the image shows it in the ISR, completes.
+func (c *Controller) completeReassignment(p Partition, committedISR []int32) Partition {
 	if !p.Reassigning() || !subset(p.AddingReplicas, p.ISR) {
 		return p
 	}
@@ -169,7 +175,7 @@ func (c *Controller) completeReassignment(p Partition) Partition {
 	}
 	leader := p.Leader
 	if leader != NoLeader && !slices.Contains(isr, leader) {
-		if leader = c.firstEligible(target, isr); leader == NoLeader {
+		if leader = c.firstEligible(target, intersection(isr, committedISR)); leader == NoLeader {
 			return p
 		}
 	}
@@ -190,7 +196,7 @@ func (c *Controller) CompleteReassignments() []Record {
 			if !p.Reassigning() {
 				continue
 			}
-			if r := partitionChange(t, p, c.completeReassignment(p)); r != nil {
+			if r := partitionChange(t, p, c.completeReassignment(p, p.ISR)); r != nil {
 				records = append(records, r)
 			}
 		}

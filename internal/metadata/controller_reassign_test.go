@@ -369,3 +369,22 @@ func TestRebalanceLeaders(t *testing.T) {
 		t.Fatalf("rebalanced a partition being reassigned: %s", dump(recs))
 	}
 }
+
+// A replica that joins the ISR does not lead in the same record: when the
+// leader leaves and only the joining replica could take over, the
+// completion waits for the next CompleteReassignments, which elects it
+// from the ISR the log then holds.
+func TestReassignmentNewLeaderFromCommittedISR(t *testing.T) {
+	h := newHarness(t, testConfig(), "", "", "")
+	h.assign("t", []int32{1, 2})
+	if err := h.reassign("t", []int32{3}); err != nil {
+		t.Fatal(err)
+	}
+	wantReplicas(t, h, "t", []int32{3, 1, 2}, []int32{3}, []int32{1, 2})
+	h.alterISR("t", 1, 2, 3)
+	wantReplicas(t, h, "t", []int32{3, 1, 2}, []int32{3}, []int32{1, 2})
+	wantPartition(t, h, "t", 0, 1, []int32{1, 2, 3}, 0)
+	h.apply(h.c.CompleteReassignments())
+	wantReplicas(t, h, "t", []int32{3}, nil, nil)
+	wantPartition(t, h, "t", 0, 3, []int32{3}, 1)
+}

@@ -15,7 +15,8 @@ import (
 
 // The deterministic simulation: brokers heartbeating, crashing,
 // restarting and shutting down, leaders altering ISRs, operators creating
-// topics and electing leaders, appends failing, and the active controller
+// topics, electing leaders and reassigning partitions (with the automatic
+// leader rebalancing), appends failing, and the active controller
 // failing over, all over simulated time. The invariants (checkTransition)
 // are checked after every batch, and that no healthy broker is fenced;
 // at the end every broker comes back and every partition must have a
@@ -256,6 +257,10 @@ func (s *sim) step() {
 		if err == nil && s.commit(recs) && block.Start+int64(block.Len) != s.img.NextProducerID() {
 			s.t.Fatalf("producer id block %+v, next %d", block, s.img.NextProducerID())
 		}
+	case r < 32:
+		s.reassign()
+	case r < 33:
+		s.commit(s.c.CompleteReassignments())
 	}
 	s.tick()
 }
@@ -325,13 +330,42 @@ func (s *sim) alterPartition() {
 	if s.commit(recs) {
 		s.stats["ISR changes"]++
 		got := s.img.topics[tp.Name].Partitions[p.Partition]
-		if !slices.Equal(got.ISR, isr) || got.PartitionEpoch != res[0].PartitionEpoch {
+		// An ISR change may complete a reassignment, which narrows the
+		// ISR to the target (controller_reassign.go).
+		if !slices.Equal(got.ISR, isr) && !p.Reassigning() || got.PartitionEpoch != res[0].PartitionEpoch {
 			s.t.Fatalf("AlterPartition answered %+v, partition is %+v", res[0], got)
 		}
 	}
 }
 
+// reassign moves a random partition to a random target of one to three
+// brokers, or cancels its reassignment.
+func (s *sim) reassign() {
+	tp, p, ok := s.randomPartition()
+	if !ok {
+		return
+	}
+	var target []int32
+	if s.rng.IntN(4) != 0 {
+		for _, i := range s.rng.Perm(len(s.brokers))[:1+s.rng.IntN(3)] {
+			target = append(target, s.brokers[i].id)
+		}
+	}
+	res, recs := s.c.AlterPartitionReassignments(s.now, []Reassignment{{TopicPartition{tp.Name, p.Partition}, target}}, true)
+	var ce *ControllerError
+	if res[0].Err != nil && !errors.As(res[0].Err, &ce) {
+		s.t.Fatalf("AlterPartitionReassignments error %v is not a ControllerError", res[0].Err)
+	}
+	if s.commit(recs) && len(recs) > 0 {
+		s.stats["reassignment steps"]++
+	}
+}
+
 func (s *sim) elect() {
+	if s.rng.IntN(4) == 0 {
+		s.commit(s.c.RebalanceLeaders(s.now, s.rng.IntN(50)))
+		return
+	}
 	if s.rng.IntN(2) == 0 {
 		_, recs := s.c.ElectLeaders(s.now, PreferredElection, nil)
 		s.commit(recs)
