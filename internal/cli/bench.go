@@ -32,6 +32,7 @@ func (a *app) benchCommand() *cobra.Command {
 		a.benchConsumeCommand(),
 		a.benchE2ECommand(),
 		a.benchCompareCommand(),
+		a.benchPartitionsCommand(),
 	)
 }
 
@@ -328,4 +329,52 @@ func compareCommand(cmd *cobra.Command) string {
 		words = append(words, "--"+f.Name+"="+v)
 	})
 	return perf.CommandLine(words...)
+}
+
+func (a *app) benchPartitionsCommand() *cobra.Command {
+	o := perf.DefaultPartitionsOptions()
+	cmd := &cobra.Command{
+		Use:   "partitions",
+		Short: "Measure a whole broker's start-up and memory with many idle partitions",
+		Long: `Start this gregor as a "gregor serve" subprocess on a loopback port and a
+temporary data directory, create --topics topics of --partitions-per-topic
+partitions (replication factor 1), write --records-per-partition records of
+100 bytes to each, then restart the broker twice over the same data: after
+a clean shutdown (SIGTERM) and after kill -9. For each start-up it prints
+the time from exec until the listener answers and until Metadata answers
+with a leader for every partition, and the broker's resident memory
+(VmRSS) when ready and after --idle, and its peak (VmHWM).`,
+		Example: `  gregor bench partitions
+  gregor bench partitions --topics 100 --partitions-per-topic 100 --work-dir /data/bench`,
+		Args: cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			if o.GregorBinary == "" {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("find this executable: %w (give --gregor)", err)
+				}
+				o.GregorBinary = exe
+			}
+			if err := o.Validate(); err != nil {
+				return perfUsage(err)
+			}
+			o.Progress = a.stderr
+			res, err := perf.Partitions(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(a.stdout, res)
+			return err
+		}),
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.GregorBinary, "gregor", "", "gregor binary to measure (default: this executable)")
+	fs.StringVar(&o.WorkDir, "work-dir", "", "directory for the data; put it on the disk under test (default: the system temporary directory)")
+	fs.IntVar(&o.Topics, "topics", o.Topics, "topics to create")
+	fs.Int32Var(&o.PartitionsPerTopic, "partitions-per-topic", o.PartitionsPerTopic, "partitions of each topic")
+	fs.IntVar(&o.RecordsPerPartition, "records-per-partition", o.RecordsPerPartition, "100-byte records written to each partition before the restarts")
+	fs.BoolVar(&o.PageCache, "page-cache", o.PageCache, "run the broker in page cache mode (default: durable)")
+	fs.DurationVar(&o.Idle, "idle", o.Idle, "how long the restarted broker idles before its memory is read")
+	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", o.ReadyTimeout, "longest wait for each start-up")
+	return cmd
 }
