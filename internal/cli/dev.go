@@ -18,16 +18,28 @@ import (
 
 // The dev noun: helpers for working on Gregor and on applications against
 // it. "dev cluster" runs a local multi-node cluster, one serve process per
-// node, all of them controller voters on loopback.
+// node on loopback: nodes 1..V are the controller voters, the rest Raft
+// learners (brokers that join the metadata quorum without voting).
 
 type devClusterOptions struct {
 	nodes    int
+	voters   int
 	dataDir  string
 	logLevel string
 }
 
-// maxDevNodes bounds dev cluster: the quorum has at most five voters.
-const maxDevNodes = 5
+const (
+	// maxDevNodes bounds dev cluster: one process per node on one machine.
+	maxDevNodes = 16
+	// maxDevVoters is the quorum's limit: five voters tolerate two
+	// failures, and more would only slow every commit down.
+	maxDevVoters = 5
+)
+
+// devVoters is how many of nodes are voters when --voters is not given:
+// all of them up to five (so up to five nodes every node is a
+// controller, as before learners existed), five beyond.
+func devVoters(nodes int) int { return min(nodes, maxDevVoters) }
 
 func (a *app) devCommand() *cobra.Command {
 	var o devClusterOptions
@@ -35,21 +47,26 @@ func (a *app) devCommand() *cobra.Command {
 		Use:   "cluster",
 		Short: "Run a local multi-node cluster (one process per node)",
 		Long: `Run a local cluster of --nodes brokers on loopback, each a "gregor serve"
-process of this binary with its own data directory, random free ports and
-every node a controller voter. The bootstrap address is printed once the
-nodes are started; each node's log is written to node-<id>.log in the data
-directory. Ctrl-C (SIGINT) or SIGTERM stops every node.
+process of this binary with its own data directory and random free ports.
+Nodes 1 to --voters are the controller voters (default: every node up to
+five, five beyond); the others are Raft learners, brokers that receive the
+metadata log and never become the controller. The bootstrap address is
+printed once the nodes are started; each node's log is written to
+node-<id>.log in the data directory. Ctrl-C (SIGINT) or SIGTERM stops
+every node.
 
 Without --data-dir the data lives in a temporary directory removed on exit.`,
 		Example: `  gregor dev cluster --nodes 3
-  gregor dev cluster --nodes 5 --data-dir ./cluster-data`,
+  gregor dev cluster --nodes 5 --data-dir ./cluster-data
+  gregor dev cluster --nodes 6 --voters 3`,
 		Args: exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			return a.devCluster(cmd.Context(), &o)
 		}),
 	}
 	fs := cluster.Flags()
-	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes (1 to 5)")
+	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes (1 to 16)")
+	fs.IntVar(&o.voters, "voters", 0, "how many of the nodes are controller voters, 1 to 5 (default: every node up to 5)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the nodes' data (default: a temporary one, removed on exit)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the nodes' log level: debug, info, warn or error")
 	return newGroup("dev", "Development helpers (a local multi-node cluster)", "  gregor dev cluster --nodes 3", cluster)
@@ -67,6 +84,13 @@ type devNode struct {
 func (a *app) devCluster(ctx context.Context, o *devClusterOptions) error {
 	if o.nodes < 1 || o.nodes > maxDevNodes {
 		return usageErrorf("--nodes must be between 1 and %d, got %d", maxDevNodes, o.nodes)
+	}
+	voters := o.voters
+	if voters == 0 {
+		voters = devVoters(o.nodes)
+	}
+	if voters < 1 || voters > min(o.nodes, maxDevVoters) {
+		return usageErrorf("--voters must be between 1 and %d (and at most --nodes), got %d", maxDevVoters, o.voters)
 	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return usageErrorf("%v", err)
@@ -88,9 +112,9 @@ func (a *app) devCluster(ctx context.Context, o *devClusterOptions) error {
 	if err != nil {
 		return err
 	}
-	voters := make([]string, o.nodes)
-	for i := range o.nodes {
-		voters[i] = fmt.Sprintf("%d@%s", i+1, ports[o.nodes+i])
+	voterList := make([]string, voters)
+	for i := range voters {
+		voterList[i] = fmt.Sprintf("%d@%s", i+1, ports[o.nodes+i])
 	}
 	var nodes []*devNode
 	defer func() { stopDevNodes(nodes) }()
@@ -105,7 +129,7 @@ func (a *app) devCluster(ctx context.Context, o *devClusterOptions) error {
 			"--listeners", "PLAINTEXT://"+n.addr,
 			"--data-dir", nodeDir,
 			"--admin-listener", "",
-			"--controller-voters", strings.Join(voters, ","),
+			"--controller-voters", strings.Join(voterList, ","),
 			"--controller-listener", ports[o.nodes+i],
 			"--log-level", o.logLevel,
 		)
@@ -120,7 +144,11 @@ func (a *app) devCluster(ctx context.Context, o *devClusterOptions) error {
 	addrs := make([]string, len(nodes))
 	for i, n := range nodes {
 		addrs[i] = n.addr
-		fmt.Fprintf(a.stdout, "node %d: %s (pid %d, log %s)\n", n.id, n.addr, n.cmd.Process.Pid, n.log.Name())
+		role := "voter"
+		if n.id > voters {
+			role = "learner"
+		}
+		fmt.Fprintf(a.stdout, "node %d: %s (pid %d, %s, log %s)\n", n.id, n.addr, n.cmd.Process.Pid, role, n.log.Name())
 	}
 	fmt.Fprintf(a.stdout, "bootstrap: %s\n", strings.Join(addrs, ","))
 	fmt.Fprintf(a.stdout, "data: %s\nCtrl-C stops the cluster.\n", dir)

@@ -7,13 +7,32 @@ import (
 	"testing"
 )
 
-// dev cluster refuses node counts the quorum cannot have, as bad usage.
+// dev cluster refuses node and voter counts it cannot run, as bad usage.
 func TestDevClusterNodesFlag(t *testing.T) {
-	for _, n := range []string{"0", "6", "-1"} {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--nodes", "0"}, "--nodes"},
+		{[]string{"--nodes", "-1"}, "--nodes"},
+		{[]string{"--nodes", "17"}, "--nodes"},
+		{[]string{"--nodes", "6", "--voters", "6"}, "--voters"},
+		{[]string{"--nodes", "3", "--voters", "4"}, "--voters"},
+		{[]string{"--nodes", "3", "--voters", "-1"}, "--voters"},
+	} {
 		var out, errOut bytes.Buffer
-		code := Run(context.Background(), []string{"dev", "cluster", "--nodes", n}, strings.NewReader(""), &out, &errOut)
-		if code != exitUsage || !strings.Contains(errOut.String(), "--nodes") {
-			t.Errorf("--nodes %s: exit %d, stderr %q; want exit %d naming --nodes", n, code, errOut.String(), exitUsage)
+		code := Run(context.Background(), append([]string{"dev", "cluster"}, tc.args...), strings.NewReader(""), &out, &errOut)
+		if code != exitUsage || !strings.Contains(errOut.String(), tc.flag) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d naming %s", tc.args, code, errOut.String(), exitUsage, tc.flag)
+		}
+	}
+}
+
+// Without --voters every node up to five is a voter, five beyond.
+func TestDevVoters(t *testing.T) {
+	for nodes, want := range map[int]int{1: 1, 3: 3, 5: 5, 6: 5, 16: 5} {
+		if got := devVoters(nodes); got != want {
+			t.Errorf("devVoters(%d) = %d, want %d", nodes, got, want)
 		}
 	}
 }
