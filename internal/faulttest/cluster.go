@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -413,22 +414,54 @@ func (c *Cluster) cleanup() {
 // freePorts returns n loopback host:ports free a moment ago. A restarted
 // node must keep its addresses, and every node must know the others' Raft
 // addresses before any starts, so they are picked up front.
+//
+// They are picked below the kernel's ephemeral port range: a port handed
+// out for a ":0" listen (the proxies, other tests) or as the local end of
+// an outgoing connection is never one of them, so a node finds its ports
+// free when it starts and when it restarts after a kill. Ports from ":0"
+// are the fallback where the range is unknown or starts too low.
 func freePorts(t testing.TB, n int) []string {
 	t.Helper()
-	out := make([]string, n)
+	low := ephemeralLow()
+	const floor = 10000 // clear of well-known and commonly configured ports
 	var lns []net.Listener
-	for i := range out {
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	out := make([]string, 0, n)
+	for tries := 0; len(out) < n && low-floor > 1000 && tries < 1000; tries++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", floor+rand.IntN(low-floor)))
+		if err != nil {
+			continue // taken: try another
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	for len(out) < n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("faulttest: %v", err)
 		}
 		lns = append(lns, ln)
-		out[i] = ln.Addr().String()
-	}
-	for _, ln := range lns {
-		ln.Close()
+		out = append(out, ln.Addr().String())
 	}
 	return out
+}
+
+// ephemeralLow is the first port of Linux's ephemeral range, or 0 when
+// it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		return 0
+	}
+	return low
 }
 
 // tailBuffer keeps the last max bytes written to it, and notes the

@@ -1,6 +1,8 @@
 package faulttest
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,5 +32,28 @@ func TestLineWatcherFindsAddress(t *testing.T) {
 	w.Write([]byte("ing 127.0.0.1:1234\nlistening again\n"))
 	if got := <-found; got != "127.0.0.1:1234" {
 		t.Fatalf("address %q", got)
+	}
+}
+
+// The nodes' ports are distinct and, where the kernel says where its
+// ephemeral range starts, below it (so no ":0" listener or outgoing
+// connection can take one between a kill and a restart).
+func TestFreePortsAvoidEphemeralRange(t *testing.T) {
+	ports := freePorts(t, 6)
+	seen := map[string]bool{}
+	low := ephemeralLow()
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %s picked twice: %v", p, ports)
+		}
+		seen[p] = true
+		_, portStr, err := net.SplitHostPort(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, _ := strconv.Atoi(portStr)
+		if low > 11000 && port >= low {
+			t.Fatalf("port %d is in the ephemeral range (from %d)", port, low)
+		}
 	}
 }
