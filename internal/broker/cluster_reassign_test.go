@@ -260,3 +260,44 @@ func TestSingleNodeReassignments(t *testing.T) {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 }
+
+// A replica moved away while its broker was down is deleted when the
+// broker comes back and sees the image without it.
+func TestClusterReassignmentAwayFromADownBroker(t *testing.T) {
+	c := clustertest.Start(t, 4, nil)
+	c.WaitForBrokers(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "left-behind"
+	createAssigned(t, c, topic, 1, 2, 3)
+	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
+	acked := map[int64]string{}
+	for i := range 20 {
+		v := fmt.Sprintf("record-%d", i)
+		r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[r.Offset] = v
+	}
+	dir := filepath.Join(c.Node(1).Dir, topic+"-0")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+	c.Node(1).Close()
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool { return p.Leader > 1 && !slices.Contains(p.ISR, 1) })
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign(topic, 0, []int32{2, 3, 4})
+	if resp, err := c.Admin(t, kgo.RetryTimeout(30*time.Second)).AlterPartitionAssignments(ctx, req); err != nil || resp.Error() != nil {
+		t.Fatalf("AlterPartitionAssignments: %v / %v", err, resp.Error())
+	}
+	waitForPartition(t, c, topic, func(p metadata.Partition) bool {
+		return !p.Reassigning() && slices.Equal(p.Replicas, []int32{2, 3, 4}) && len(p.ISR) == 3
+	})
+	c.Node(1).Restart(t)
+	clustertest.WaitFor(t, 30*time.Second, "node 1 to delete the replica it no longer hosts", func() bool {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist)
+	})
+	checkAcked(t, c, topic, acked)
+}
