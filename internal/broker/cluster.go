@@ -7,7 +7,9 @@ package broker
 // Pieces, each one goroutine at most:
 //
 //   - The metadata store is a quorum.Node; a follower goroutine reconciles
-//     the open partitions with every image the quorum applies.
+//     the open partitions with every image the quorum applies. A node not
+//     among the voters is a Raft learner that first asks the voters to
+//     add it (cluster_learner.go); the Raft port answers such requests.
 //   - The node whose quorum is the Raft leader is the active controller:
 //     it drives a metadata.Controller (ctlDo), ticking it every heartbeat
 //     interval to fence silent brokers, and answers BrokerRegistration,
