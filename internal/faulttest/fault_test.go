@@ -104,6 +104,23 @@ func kill9Leader(t *testing.T, kind victimKind) {
 	verify(t, c, p, r)
 }
 
+// Every node killed with SIGKILL at once, under load, then restarted:
+// the cluster recovers from its disks alone (metadata log, partition
+// logs, producer state) and nothing acknowledged is lost.
+func TestKill9WholeCluster(t *testing.T) {
+	c, p, r := startLoaded(t)
+	for _, n := range c.Nodes {
+		c.Kill9(n.ID)
+	}
+	at := p.History.AckCount()
+	for _, n := range c.Nodes {
+		c.Restart(n.ID)
+	}
+	c.WaitPartitions(60*time.Second, topic, "every replica back in every ISR after the restart", FullISR)
+	c.WaitAcks(p, topic, at, ackBatch, 30*time.Second, "after the whole cluster restarted")
+	verify(t, c, p, r)
+}
+
 // A SIGSTOPped follower leaves the ISR while writes go on (two replicas
 // still satisfy min.insync.replicas=2); after SIGCONT it catches up and
 // rejoins, with a log byte-identical to the others'.
@@ -128,6 +145,29 @@ func TestStopFollowerLeavesAndRejoinsISR(t *testing.T) {
 	c.Cont(follower)
 	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", follower), FullISR)
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the follower rejoined")
+	verify(t, c, p, r)
+}
+
+// A SIGSTOPped leader is a zombie: when it resumes it still believes it
+// leads, with requests queued in its sockets from before the freeze. The
+// majority has elected a new leader meanwhile; the zombie must step down
+// and rejoin as a follower without any acknowledged record changing.
+func TestStopLeaderResumesAsZombie(t *testing.T) {
+	c, p, r := startLoaded(t)
+	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
+	victim, led := pickVictim(t, c, before, plainLeader)
+
+	c.Stop(victim)
+	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the stopped node %d", victim),
+		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
+	if s, b := after[led], before[led]; s.LeaderEpoch <= b.LeaderEpoch || !slices.Contains(b.ISR, s.Leader) {
+		t.Fatalf("partition %d: new leader %d with epoch %d, was leader %d epoch %d isr %v", led, s.Leader, s.LeaderEpoch, victim, b.LeaderEpoch, b.ISR)
+	}
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "while the old leader is stopped")
+
+	c.Cont(victim)
+	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the old leader resumed")
 	verify(t, c, p, r)
 }
 
