@@ -51,6 +51,10 @@ type CompareOptions struct {
 	RecordSizes []int
 	Partitions  []int
 	Acks        []string
+	// FetchMaxPartitionBytes is the consumers' most bytes per partition
+	// per fetch, the same for every Kafka-protocol peer; 0 keeps the
+	// client's default (1 MiB, Kafka's).
+	FetchMaxPartitionBytes int32
 	// E2ERate is the end-to-end rate in records/s and E2EDuration how long
 	// each end-to-end run measures.
 	E2ERate     float64
@@ -160,6 +164,8 @@ func (o CompareOptions) Validate() error {
 		return invalid("e2e rate %v: want > 0", o.E2ERate)
 	case o.E2EDuration < 0:
 		return invalid("e2e duration %v: want > 0", o.E2EDuration)
+	case o.FetchMaxPartitionBytes < 0:
+		return invalid("fetch max partition bytes %d: want >= 0", o.FetchMaxPartitionBytes)
 	}
 	for _, s := range o.RecordSizes {
 		if s < e2eHeaderBytes || s > maxRecordSize {
@@ -248,6 +254,7 @@ func startPeers(ctx context.Context, o CompareOptions, work string, rep *report)
 			if err != nil {
 				return peers, err
 			}
+			p.fetchMaxPartitionBytes = o.FetchMaxPartitionBytes
 			peers = append(peers, p)
 		case PeerNATS:
 			bin, err := findNATS(o.NATSServer)
@@ -266,6 +273,7 @@ func startPeers(ctx context.Context, o CompareOptions, work string, rep *report)
 			if err != nil {
 				return peers, err
 			}
+			p.fetchMaxPartitionBytes = o.FetchMaxPartitionBytes
 			rep.versions = append(rep.versions, "kfake "+moduleVersion("github.com/twmb/franz-go/pkg/kfake"))
 			peers = append(peers, p)
 		}

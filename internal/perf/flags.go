@@ -22,6 +22,7 @@ func RegisterCompareFlags(fs *pflag.FlagSet, o *CompareOptions) {
 	fs.IntSliceVar(&o.RecordSizes, "sizes", o.RecordSizes, "record value sizes in bytes (default 1024,100)")
 	fs.IntSliceVar(&o.Partitions, "partitions", o.Partitions, "partition counts (default 1,16)")
 	fs.StringSliceVar(&o.Acks, "acks", o.Acks, "acks of the produce runs, all or 1 (default all,1); the first is used by the other workloads")
+	fs.Int32Var(&o.FetchMaxPartitionBytes, "fetch-max-partition-bytes", o.FetchMaxPartitionBytes, "consumers' most bytes per partition per fetch, for every Kafka-protocol peer (default: the client's, 1 MiB)")
 	fs.Float64Var(&o.E2ERate, "e2e-rate", o.E2ERate, "end-to-end rate in records/s (default 1000)")
 	fs.DurationVar(&o.E2EDuration, "e2e-duration", o.E2EDuration, "how long each end-to-end run measures (default 5s, 2s with --quick)")
 	fs.BoolVar(&o.Quick, "quick", o.Quick, "smaller defaults for a smoke run of a few minutes")

@@ -80,7 +80,10 @@ type kafkaPeer struct {
 	warmUp bool
 	mu     sync.Mutex
 	warmed map[string]int64 // topic -> warm-up records in it
-	close  func() error
+	// fetchMaxPartitionBytes is ConsumeOptions.FetchMaxPartitionBytes of
+	// the peer's consumers (0: the client's default).
+	fetchMaxPartitionBytes int32
+	close                  func() error
 }
 
 func (p *kafkaPeer) id() string { return p.name }
@@ -130,7 +133,7 @@ func (p *kafkaPeer) consume(ctx context.Context, topic string, records int64) (R
 	if records > 0 {
 		w = p.warmUps(topic)
 	}
-	res, err := Consume(ctx, ConsumeOptions{Brokers: p.brokers, Topic: topic, Records: records + w})
+	res, err := Consume(ctx, ConsumeOptions{Brokers: p.brokers, Topic: topic, Records: records + w, FetchMaxPartitionBytes: p.fetchMaxPartitionBytes})
 	res.Records = max(res.Records-w, 0)
 	return res, err
 }

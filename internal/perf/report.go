@@ -146,6 +146,10 @@ func (r *report) write(w io.Writer) error {
 		if len(r.rows[s.kind]) == 0 {
 			continue
 		}
+		if s.kind == KindConsume && r.o.FetchMaxPartitionBytes > 0 {
+			s.explain = strings.Replace(s.explain, "client defaults: 1 MiB per partition per fetch",
+				fmt.Sprintf("client defaults but %s per partition per fetch, for every Kafka-protocol peer", sizeName(int(r.o.FetchMaxPartitionBytes))), 1)
+		}
 		if s.kind == KindE2E {
 			s.explain = fmt.Sprintf("One producer sends %.0f records/s (linger 0) with the send time in each value; one consumer in the same process reads them. Latency is send → received by the consumer, measured for %v after %d warm-up records.", r.o.E2ERate, r.o.E2EDuration, DefaultE2EOptions().Warmup)
 		}
