@@ -35,10 +35,19 @@ func TestKcat(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	const topic = "kcat-compat"
 	createTopic(t, b, topic, 1)
+	kcatRoundTrip(t, b.Addr, topic, 1, 1)
+}
 
-	md := run(t, "", "kcat", "-b", b.Addr, "-L", "-t", topic)
-	if !strings.Contains(md, `topic "kcat-compat" with 1 partitions`) {
-		t.Fatalf("metadata does not list the topic:\n%s", md)
+// kcatRoundTrip checks metadata (the topic's partitions, the brokers),
+// produces keyed lines under each codec with acks=all, and consumes the
+// whole topic back: every line exactly once, each partition's offsets
+// 0, 1, 2, ... and its lines in the order they were produced.
+func kcatRoundTrip(t *testing.T, bootstrap, topic string, partitions, brokers int) {
+	t.Helper()
+	md := run(t, "", "kcat", "-b", bootstrap, "-L", "-t", topic)
+	if !strings.Contains(md, fmt.Sprintf("topic %q with %d partitions", topic, partitions)) ||
+		!strings.Contains(md, fmt.Sprintf("%d brokers:", brokers)) {
+		t.Fatalf("metadata does not list the topic's %d partitions and %d brokers:\n%s", partitions, brokers, md)
 	}
 
 	var want []string
@@ -49,19 +58,42 @@ func TestKcat(t *testing.T) {
 			in.WriteString(line + "\n")
 			want = append(want, line)
 		}
-		run(t, in.String(), "kcat", "-b", b.Addr, "-t", topic, "-P", "-K", ":", "-z", codec,
+		run(t, in.String(), "kcat", "-b", bootstrap, "-t", topic, "-P", "-K", ":", "-z", codec,
 			"-X", "enable.idempotence=true", "-X", "acks=all")
 	}
 
-	out := run(t, "", "kcat", "-b", b.Addr, "-t", topic, "-C", "-e", "-o", "beginning", "-f", "%o %k:%s\n")
+	out := run(t, "", "kcat", "-b", bootstrap, "-t", topic, "-C", "-e", "-o", "beginning", "-f", "%p %o %k:%s\n")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("consumed %d lines, produced %d:\n%s", len(lines), len(want), out)
 	}
-	for i, line := range lines {
-		if exp := fmt.Sprintf("%d %s", i, want[i]); line != exp {
-			t.Fatalf("line %d: got %q, want %q", i, line, exp)
+	produced := map[string]int{} // line -> its place in the production order
+	for i, line := range want {
+		produced[line] = i
+	}
+	next := map[int32]int64{}   // partition -> its next offset
+	lastSent := map[int32]int{} // partition -> production place of its last line
+	for _, line := range lines {
+		var part int32
+		var offset int64
+		var rest string
+		if _, err := fmt.Sscanf(line, "%d %d", &part, &offset); err != nil {
+			t.Fatalf("line %q: %v", line, err)
 		}
+		if f := strings.SplitN(line, " ", 3); len(f) == 3 {
+			rest = f[2]
+		}
+		place, ok := produced[rest]
+		switch {
+		case !ok:
+			t.Fatalf("consumed %q, which was not produced or came twice", line)
+		case offset != next[part]:
+			t.Fatalf("partition %d: offset %d after %d", part, offset, next[part]-1)
+		case offset > 0 && place < lastSent[part]:
+			t.Fatalf("partition %d: %q at offset %d precedes a line produced before it", part, rest, offset)
+		}
+		delete(produced, rest)
+		next[part], lastSent[part] = offset+1, place
 	}
 }
 
@@ -70,9 +102,17 @@ func TestKcat(t *testing.T) {
 func TestConfluentKafkaPython(t *testing.T) {
 	requireTool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
 	b := testbroker.Start(t, nil)
-	out := run(t, "", "/usr/bin/python3", "testdata/confluent_check.py", b.Addr, "python-compat")
+	confluentCheck(t, b.Addr, "python-compat", 1)
+}
+
+// confluentCheck runs testdata/confluent_check.py against bootstrap: it
+// creates topic with the replication factor given and three partitions,
+// produces, and consumes by assignment and in a group.
+func confluentCheck(t *testing.T, bootstrap, topic string, replicationFactor int) {
+	t.Helper()
+	out := run(t, "", "/usr/bin/python3", "testdata/confluent_check.py", bootstrap, topic, fmt.Sprint(replicationFactor))
 	t.Log(out)
-	if !strings.Contains(out, "consume: all") {
+	if !strings.Contains(out, "group: two members") {
 		t.Fatalf("check did not finish:\n%s", out)
 	}
 }
@@ -84,18 +124,26 @@ func TestConfluentKafkaPython(t *testing.T) {
 func TestKcatBalancedConsumer(t *testing.T) {
 	requireTool(t, "kcat", "-V")
 	b := testbroker.Start(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
-	const topic, group = "kcat-group", "kcat-g"
+	const topic = "kcat-group"
 	createTopic(t, b, topic, 3)
+	kcatGroup(t, b.Addr, topic, "kcat-g")
+}
+
+// kcatGroup checks kcat -G against bootstrap: a first run of group reads
+// topic's 30 records and commits, a second run reads only the 10 produced
+// since.
+func kcatGroup(t *testing.T, bootstrap, topic, group string) {
+	t.Helper()
 	produce := func(from, to int) {
 		var in strings.Builder
 		for i := from; i < to; i++ {
 			fmt.Fprintf(&in, "k%d:v%d\n", i, i)
 		}
-		run(t, in.String(), "kcat", "-b", b.Addr, "-t", topic, "-P", "-K", ":")
+		run(t, in.String(), "kcat", "-b", bootstrap, "-t", topic, "-P", "-K", ":", "-X", "acks=all")
 	}
 	consume := func(want int) []string {
 		// -e exits once every assigned partition is at its end; -c bounds it.
-		out := run(t, "", "kcat", "-b", b.Addr, "-G", group, "-X", "auto.offset.reset=earliest",
+		out := run(t, "", "kcat", "-b", bootstrap, "-G", group, "-X", "auto.offset.reset=earliest",
 			"-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100", "-e", "-c", fmt.Sprint(want), "-f", "%s\n", topic)
 		return strings.Fields(out)
 	}

@@ -1,27 +1,47 @@
 """Compatibility check with confluent-kafka-python (librdkafka).
 
-Run by compat_test.go as: /usr/bin/python3 confluent_check.py BOOTSTRAP TOPIC
-Produces keyed records with headers under every codec with the idempotent
-producer and acks=all, reads them back by assignment, and checks that every
-delivered offset holds exactly what was sent. Prints one line per phase and
-exits non-zero on the first mismatch.
+Run by tools_test.go as:
+    /usr/bin/python3 confluent_check.py BOOTSTRAP TOPIC [REPLICATION_FACTOR]
+Creates TOPIC with three partitions (and min.insync.replicas=2 when it is
+replicated), produces keyed records with headers under every codec with the
+idempotent producer and acks=all, reads them back by assignment, and checks
+that every delivered offset holds exactly what was sent; then two members of
+a group read it in turn. BOOTSTRAP may name one broker of a cluster: the
+client finds the others, and each partition's leader, from Metadata. Prints
+one line per phase and exits non-zero on the first mismatch.
 """
 import sys
+import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 bootstrap, topic = sys.argv[1], sys.argv[2]
+replication_factor = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+partitions = 3
 codecs = ["none", "gzip", "snappy", "lz4", "zstd"]
 per_codec = 200
 
 admin = AdminClient({"bootstrap.servers": bootstrap})
-futures = admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+configs = {"min.insync.replicas": "2"} if replication_factor > 1 else {}
+futures = admin.create_topics([NewTopic(topic, num_partitions=partitions,
+                                        replication_factor=replication_factor, config=configs)])
 for f in futures.values():
     f.result(timeout=30)
-md = admin.list_topics(topic, timeout=30)
-assert len(md.topics[topic].partitions) == 2, md.topics[topic].partitions
-print("admin: topic created with 2 partitions")
+# In a cluster the broker asked may learn of the topic a moment after the
+# controller created it.
+deadline = time.monotonic() + 30
+while True:
+    md = admin.list_topics(topic, timeout=30)
+    parts = md.topics[topic].partitions
+    if len(parts) == partitions and all(p.leader >= 0 for p in parts.values()):
+        break
+    if time.monotonic() > deadline:
+        sys.exit(f"admin: topic not described with {partitions} led partitions: {parts}")
+    time.sleep(0.1)
+assert all(len(p.replicas) == replication_factor for p in parts.values()), parts
+print(f"admin: topic created with {partitions} partitions of {replication_factor} replicas; "
+      f"{len(md.brokers)} brokers, partition leaders {sorted(p.leader for p in parts.values())}")
 
 sent = {}  # (partition, offset) -> (key, value, headers)
 errors = []
@@ -60,7 +80,7 @@ c = Consumer({
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
 })
-c.assign([TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 0)])
+c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
 got = {}
 idle = 0
 while len(got) < len(sent) and idle < 20:
