@@ -22,8 +22,8 @@ import (
 )
 
 // createAssigned creates topic with one partition on replicas (the first
-// the preferred leader) and min.insync.replicas=2.
-func createAssigned(t *testing.T, c *clustertest.Cluster, topic string, replicas ...int32) {
+// the preferred leader) and min.insync.replicas=2 (1 with one replica).
+func createAssigned(t testing.TB, c *clustertest.Cluster, topic string, replicas ...int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -34,14 +34,15 @@ func createAssigned(t *testing.T, c *clustertest.Cluster, topic string, replicas
 	ra.Partition, ra.Replicas = 0, replicas
 	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
 	cfg := kmsg.NewCreateTopicsRequestTopicConfig()
-	cfg.Name, cfg.Value = "min.insync.replicas", kmsg.StringPtr("2")
+	cfg.Name, cfg.Value = "min.insync.replicas", kmsg.StringPtr(fmt.Sprint(min(2, len(replicas))))
 	rt.Configs = append(rt.Configs, cfg)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, c.Client(t))
 	if err != nil || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("CreateTopics: %v / %+v", err, resp)
 	}
-	waitForPartition(t, c, topic, func(p metadata.Partition) bool {
+	clustertest.WaitFor(t, 30*time.Second, "the partition of "+topic, func() bool {
+		p := partitionState(c, topic)
 		return len(p.ISR) == len(replicas) && p.Leader == replicas[0]
 	})
 }
