@@ -252,6 +252,12 @@ func TestSingleNodeReassignments(t *testing.T) {
 	if resp, err := adm.AlterPartitionAssignments(ctx, req); err != nil || !errors.Is(resp["solo"][0].Err, kerr.InvalidReplicaAssignment) {
 		t.Fatalf("reassign to another broker: %v / %+v", err, resp)
 	}
+	// v1 (KIP-860): a client may forbid replication factor changes.
+	req = kadm.AlterPartitionAssignmentsReq{}
+	req.Assign("solo", 0, []int32{1, 2})
+	if resp, err := adm.AlterPartitionAssignments(kadm.ForbidAlterRf(ctx), req); err != nil || !errors.Is(resp["solo"][0].Err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("forbidden replication factor change: %v / %+v", err, resp)
+	}
 	req = kadm.AlterPartitionAssignmentsReq{}
 	req.CancelAssign("solo", 0)
 	if resp, err := adm.AlterPartitionAssignments(ctx, req); err != nil || !errors.Is(resp["solo"][0].Err, kerr.NoReassignmentInProgress) {
