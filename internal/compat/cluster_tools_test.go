@@ -34,5 +34,5 @@ func TestClusterKcatBalancedConsumer(t *testing.T) {
 func TestClusterConfluentKafkaPython(t *testing.T) {
 	requireTool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
 	c := startCluster(t)
-	confluentCheck(t, c.Nodes[1].Addr, "python-cluster", 3)
+	confluentCheck(t, c.Nodes[1].Addr, "python-cluster", 3, 3)
 }

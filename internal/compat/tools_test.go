@@ -102,16 +102,20 @@ func kcatRoundTrip(t *testing.T, bootstrap, topic string, partitions, brokers in
 func TestConfluentKafkaPython(t *testing.T) {
 	requireTool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
 	b := testbroker.Start(t, nil)
-	confluentCheck(t, b.Addr, "python-compat", 1)
+	confluentCheck(t, b.Addr, "python-compat", 1, 1)
 }
 
 // confluentCheck runs testdata/confluent_check.py against bootstrap: it
 // creates topic with the replication factor given and three partitions,
-// produces, and consumes by assignment and in a group.
-func confluentCheck(t *testing.T, bootstrap, topic string, replicationFactor int) {
+// produces, and consumes by assignment and in a group. The client must
+// have found all brokers.
+func confluentCheck(t *testing.T, bootstrap, topic string, replicationFactor, brokers int) {
 	t.Helper()
 	out := run(t, "", "/usr/bin/python3", "testdata/confluent_check.py", bootstrap, topic, fmt.Sprint(replicationFactor))
 	t.Log(out)
+	if !strings.Contains(out, fmt.Sprintf("; %d brokers,", brokers)) {
+		t.Errorf("the client did not find the %d brokers:\n%s", brokers, out)
+	}
 	if !strings.Contains(out, "group: two members") {
 		t.Fatalf("check did not finish:\n%s", out)
 	}
