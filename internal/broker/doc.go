@@ -9,5 +9,10 @@
 // (metadata.Controller, fed by BrokerRegistration, BrokerHeartbeat,
 // AlterPartition, ElectLeaders and AllocateProducerIds, served only in a
 // cluster), and every partition plays the role the image gives it: leader,
-// or follower copying from its leader (internal/replication).
+// or follower copying from its leader (internal/replication). Partition
+// reassignments (AlterPartitionReassignments, ListPartitionReassignments)
+// move replicas between brokers, the copy throttled by
+// follower.replication.throttled.rate (cluster_reassign.go), and the
+// active controller moves leaderships back to preferred replicas
+// (cluster_rebalance.go).
 package broker
