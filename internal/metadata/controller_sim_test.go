@@ -260,7 +260,9 @@ func (s *sim) step() {
 	case r < 32:
 		s.reassign()
 	case r < 33:
-		s.commit(s.c.CompleteReassignments())
+		if recs := s.c.CompleteReassignments(); s.commit(recs) {
+			s.stats["reassignments completed on tick"] += len(recs)
+		}
 	}
 	s.tick()
 }
@@ -332,6 +334,9 @@ func (s *sim) alterPartition() {
 		got := s.img.topics[tp.Name].Partitions[p.Partition]
 		// An ISR change may complete a reassignment, which narrows the
 		// ISR to the target (controller_reassign.go).
+		if p.Reassigning() && !got.Reassigning() {
+			s.stats["reassignments completed by ISR changes"]++
+		}
 		if !slices.Equal(got.ISR, isr) && !p.Reassigning() || got.PartitionEpoch != res[0].PartitionEpoch {
 			s.t.Fatalf("AlterPartition answered %+v, partition is %+v", res[0], got)
 		}
