@@ -16,11 +16,28 @@
 //   - every replica's segment files end byte-identical,
 //
 // and that writes were acknowledged during the fault where the scenario
-// says they must be. The faults: kill -9 of a partition leader, SIGSTOP
-// and SIGCONT of a follower, a rolling restart with SIGTERM (controlled
-// shutdown), and a network partition isolating a leader, which must then
-// refuse to acknowledge acks=all writes while the majority elects a new
-// leader, and drop what it appended alone once healed.
+// says they must be. A consumer reading throughout adds one more promise:
+// a record once read below the high watermark never changes or vanishes
+// (CheckReads).
+//
+// The scenarios (the four first):
+//
+//   - TestKill9LeaderUnderAcksAll: kill -9 of a partition leader, then of
+//     a leader that is also the active controller; restart; rejoin.
+//   - TestStopFollowerLeavesAndRejoinsISR: SIGSTOP of a follower, which
+//     leaves the ISR while writes go on; SIGCONT; it rejoins.
+//   - TestRollingRestartUnderLoad: SIGTERM (controlled shutdown) and
+//     restart of every node in turn.
+//   - TestPartitionIsolatesLeader: a network partition isolating a leader
+//     (and, again, the controller): it must not acknowledge acks=all
+//     writes, the majority elects a new leader and goes on, and after the
+//     heal the old leader drops what it appended alone.
+//   - TestLeaderCutFromController: a partial partition, a leader cut from
+//     the controller only.
+//   - TestStopLeaderResumesAsZombie: a SIGSTOPped leader resumes after
+//     the majority replaced it.
+//   - TestKill9WholeCluster: every node killed at once, then restarted.
+//   - TestChaos: overlapping random faults (FAULTTEST_SEED replays one).
 //
 // Run one scenario, with the nodes' logs shown only if it fails:
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Ack is one record the cluster acknowledged (acks=all): the producer was
@@ -33,6 +34,11 @@ type History struct {
 		// errors counts failures by message, at most maxErrorKinds of
 		// them, so a report says why writes failed.
 		errors map[string]int
+		// lastAck and maxAckGap measure the longest time without an
+		// acknowledgement: how long a fault stalled writes (reported,
+		// never asserted).
+		lastAck   time.Time
+		maxAckGap time.Duration
 	}
 }
 
@@ -55,8 +61,13 @@ func (h *History) Attempt() {
 
 // Acked records an acknowledged record.
 func (h *History) Acked(a Ack) {
+	now := time.Now()
 	h.mu.Lock()
 	h.mu.acks = append(h.mu.acks, a)
+	if !h.mu.lastAck.IsZero() {
+		h.mu.maxAckGap = max(h.mu.maxAckGap, now.Sub(h.mu.lastAck))
+	}
+	h.mu.lastAck = now
 	h.mu.Unlock()
 }
 
@@ -91,7 +102,8 @@ func (h *History) Acks() []Ack {
 func (h *History) String() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return fmt.Sprintf("%d attempted, %d acknowledged, %d failed %v", h.mu.attempts, len(h.mu.acks), h.mu.failures, h.mu.errors)
+	return fmt.Sprintf("%d attempted, %d acknowledged (longest wait between acknowledgements %v), %d failed %v",
+		h.mu.attempts, len(h.mu.acks), h.mu.maxAckGap.Round(time.Millisecond), h.mu.failures, h.mu.errors)
 }
 
 // maxProblems bounds the problems Check reports: past a few, more of the

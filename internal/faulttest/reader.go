@@ -2,6 +2,8 @@ package faulttest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -25,6 +27,8 @@ type Reader struct {
 		// Both are bounded by what the test's producer writes.
 		seen  map[readKey]string
 		reads []Ack
+		// errors tallies fetch errors by message (at most maxErrorKinds).
+		errors map[string]int
 	}
 }
 
@@ -52,6 +56,7 @@ func (c *Cluster) StartReader(topic string, partitions int32) *Reader {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Reader{cl: cl, cancel: cancel, done: make(chan struct{})}
 	r.mu.seen = map[readKey]string{}
+	r.mu.errors = map[string]int{}
 	go r.run(ctx)
 	return r
 }
@@ -61,6 +66,14 @@ func (r *Reader) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		fs := r.cl.PollFetches(ctx)
 		r.mu.Lock()
+		fs.EachError(func(_ string, _ int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // Stop
+			}
+			if msg := err.Error(); len(r.mu.errors) < maxErrorKinds || r.mu.errors[msg] > 0 {
+				r.mu.errors[msg]++
+			}
+		})
 		fs.EachRecord(func(rec *kgo.Record) {
 			k := readKey{rec.Partition, rec.Offset}
 			v := string(rec.Value)
@@ -79,6 +92,26 @@ func (r *Reader) Count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.mu.reads)
+}
+
+// CaughtUp reports whether the reader has read every partition up to
+// the given end offsets (each partition's next offset to read).
+func (r *Reader) CaughtUp(ends map[int32]int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, end := range ends {
+		if _, ok := r.mu.seen[readKey{p, end - 1}]; end > 0 && !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// String summarizes the reads for a test log.
+func (r *Reader) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprintf("%d distinct records read, fetch errors %v", len(r.mu.reads), r.mu.errors)
 }
 
 // Stop stops consuming; it may be called more than once.
