@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -78,7 +79,19 @@ func serveChild(raw string) int {
 		return 2
 	}
 	fmt.Printf("listening %s\n", b.Addrs()[0])
-	<-ctx.Done()
+	// The test process holds the other end of stdin until this node
+	// exits: EOF means it died without killing us (Cluster.launch).
+	orphaned := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(orphaned)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-orphaned:
+		fmt.Fprintln(os.Stderr, "faulttest child: the test process is gone; exiting")
+		return 3
+	}
 	logger.Info("faulttest child: SIGTERM, closing")
 	if err := b.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "faulttest child: close:", err)

@@ -183,8 +183,20 @@ func (c *Cluster) launch(n *Node) {
 	addr := make(chan string, 1)
 	cmd.Stdout = &lineWatcher{prefix: "listening ", found: addr}
 	cmd.Stderr = n.log
+	// The child's stdin is a lifeline: the write end lives in this
+	// process until the child exits, so if the test binary dies without
+	// its cleanups (a -timeout panic) the child reads EOF and exits
+	// instead of serving forever.
+	lifeline, keep, err := os.Pipe()
+	if err != nil {
+		c.t.Fatalf("faulttest: %v", err)
+	}
+	cmd.Stdin = lifeline
 	fmt.Fprintf(n.log, "=== faulttest: starting node %d\n", n.ID)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	lifeline.Close()
+	if err != nil {
+		keep.Close()
 		c.t.Fatalf("faulttest: starting node %d: %v", n.ID, err)
 	}
 	exited := make(chan struct{})
@@ -193,6 +205,7 @@ func (c *Cluster) launch(n *Node) {
 	n.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
+		keep.Close()
 		n.mu.Lock()
 		if !n.mu.ending {
 			n.mu.surprises = append(n.mu.surprises, fmt.Sprintf("node %d exited by itself: %v", n.ID, err))
