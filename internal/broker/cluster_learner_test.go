@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,8 +66,19 @@ func TestClusterAddBroker(t *testing.T) {
 	waitForPartition(t, c, "before", func(p metadata.Partition) bool { return len(p.ISR) == 3 })
 	produceN(ctx, t, c, "before", 0, 20)
 
-	added := c.AddNode(t)
+	// Its Raft listener on every interface: the controller records it
+	// at the address the join came from.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	added := c.AddNode(t, map[string]string{"controller.listener": fmt.Sprintf("0.0.0.0:%d", port)})
 	c.WaitForLearner(t, added.ID)
+	if st, _ := c.Node(1).QuorumStatus(); st.Members[added.ID] != fmt.Sprintf("127.0.0.1:%d", port) {
+		t.Fatalf("the quorum has the new broker at %q", st.Members[added.ID])
+	}
 	c.WaitForBrokers(t, 4)
 	if _, ok := added.MetadataImage().Topic("before"); !ok {
 		t.Fatal("the new broker's image lacks the topic created before it joined")

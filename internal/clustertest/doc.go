@@ -9,7 +9,7 @@
 //	cl := c.Client(t)              // kgo.Client seeded with every broker
 //	c.WaitForBrokers(t, 3)         // all registered and unfenced
 //	c.Node(1).Close()              // kill a broker (no controlled shutdown)
-//	n := c.AddNode(t)              // a 4th broker joins as a learner
+//	n := c.AddNode(t, nil)         // a 4th broker joins as a learner
 //	c.WaitForBrokers(t, 4)
 //
 // Timeouts (heartbeat, session, replica lag) are shortened so failover

@@ -7,18 +7,22 @@ import (
 	"time"
 )
 
-// AddNode starts a new broker (the next node id) in the running cluster:
-// not a voter, it asks the active controller to add it to the metadata
-// quorum as a Raft learner, receives the metadata, then registers like any
-// broker. It returns once the node is started, not once it has joined:
-// wait with WaitForBrokers or WaitForLearner.
-func (c *Cluster) AddNode(t testing.TB) *Node {
+// AddNode starts a new broker (the next node id) in the running cluster,
+// with overrides on top of the cluster's configs: not a voter, it asks the
+// active controller to add it to the metadata quorum as a Raft learner,
+// receives the metadata, then registers like any broker. It returns once
+// the node is started, not once it has joined: wait with WaitForBrokers
+// or WaitForLearner.
+func (c *Cluster) AddNode(t testing.TB, overrides map[string]string) *Node {
 	t.Helper()
 	id := int32(0)
 	for _, n := range c.Nodes {
 		id = max(id, n.ID)
 	}
 	node := c.newNode(t, id+1, freePorts(t, 1)[0])
+	for k, v := range overrides {
+		node.overrides[k] = v
+	}
 	node.Learner = true
 	node.start(t)
 	c.Nodes = append(c.Nodes, node)
