@@ -179,10 +179,10 @@ func (c *consumed) snapshot() (map[at]message, int) {
 
 // runFailover produces to topic through cl and consumes it in a group
 // through cl; then closes the leader of one of topic's partitions and
-// produces again. Every acknowledged
-// record must reach the group at its acknowledged position. With an
-// idempotent producer the log must hold nothing else: a retry across the
-// leader change wrote nothing twice.
+// produces again with the same producer. Every acknowledged record must
+// reach the group at its acknowledged position. With an idempotent
+// producer the log must hold nothing else: a retry across the leader
+// change wrote nothing twice.
 func runFailover(t *testing.T, c *clustertest.Cluster, topic, group string, cl groupClient, idempotent bool) {
 	t.Helper()
 	sent := map[at]message{}
@@ -219,10 +219,11 @@ func runFailover(t *testing.T, c *clustertest.Cluster, topic, group string, cl g
 	defer func() { cancel(); <-done }()
 	clustertest.WaitFor(t, 30*time.Second, "the group to read the first records", func() bool { return got.has(sent) })
 
-	// The node closed leads a partition but does not coordinate the group:
-	// Metadata still lists a fenced broker, so a client whose coordinator
-	// is closed keeps dialing it (Sarama does) instead of looking for the
-	// new one.
+	// The node closed leads a partition but does not coordinate the group.
+	// Gregor's Metadata still lists a fenced broker (Kafka leaves it out),
+	// so when the coordinator's connection drops before it answered
+	// NOT_COORDINATOR, Sarama keeps dialing the closed node instead of
+	// looking for the new coordinator.
 	coord := coordinator(t, c, group)
 	victim := int32(-1)
 	for _, leader := range leaders(c, topic) {
