@@ -3,6 +3,7 @@ package compat
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,15 +27,7 @@ func TestClusterKafkaGo(t *testing.T) {
 		MaxAttempts: 20, WriteBackoffMin: 50 * time.Millisecond, WriteBackoffMax: 500 * time.Millisecond}
 	defer w.Close()
 	cl := &kafkaGoClient{bootstrap: c.Bootstrap(), topic: topic, group: group, writer: w}
-	// Completion runs before WriteMessages returns, with each message's
-	// partition and offset set.
-	w.Completion = func(msgs []kafka.Message, err error) {
-		if err == nil {
-			for _, m := range msgs {
-				cl.acked[string(m.Value)] = at{int32(m.Partition), m.Offset}
-			}
-		}
-	}
+	w.Completion = cl.completed
 	runFailover(t, c, topic, group, cl, false)
 }
 
@@ -42,12 +35,30 @@ type kafkaGoClient struct {
 	bootstrap    []string
 	topic, group string
 	writer       *kafka.Writer
-	acked        map[string]at // value -> where it was acknowledged
+
+	mu    sync.Mutex
+	acked map[string]at // value -> where it was acknowledged
+}
+
+// completed is the Writer's Completion: each partition's writer calls it,
+// concurrently, before WriteMessages returns, with the messages' partition
+// and offset set.
+func (k *kafkaGoClient) completed(msgs []kafka.Message, err error) {
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, m := range msgs {
+		k.acked[string(m.Value)] = at{int32(m.Partition), m.Offset}
+	}
 }
 
 func (k *kafkaGoClient) produce(t *testing.T, msgs []message) []at {
 	t.Helper()
+	k.mu.Lock()
 	k.acked = map[string]at{}
+	k.mu.Unlock()
 	kms := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		kms[i] = kafka.Message{Key: []byte(m.Key), Value: []byte(m.Value)}
@@ -60,6 +71,8 @@ func (k *kafkaGoClient) produce(t *testing.T, msgs []message) []at {
 	if err := k.writer.WriteMessages(ctx, kms...); err != nil {
 		t.Fatalf("write: %v", err)
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	out := make([]at, len(msgs))
 	for i, m := range msgs {
 		pos, ok := k.acked[m.Value]
