@@ -75,6 +75,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"time"
@@ -108,20 +109,41 @@ func (b *Broker) runJoin(stop <-chan struct{}, addr string, voters map[int32]str
 		}
 	})
 	req := joinRequest{NodeID: b.nodeID(), Addr: addr}
+	// stopCtx ends a request in flight when the broker closes.
+	stopCtx, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	go func() {
+		select {
+		case <-stop:
+			cancelAll()
+		case <-stopCtx.Done():
+		}
+	}()
 	next, backoff := 0, joinMinBackoff
 	hinted := false // went straight to a hinted leader since the last wait
+	// Not joined for long: say so now and then, with the last outcome.
+	warnAt, outcome := time.Now().Add(joinWarnInterval), ""
 	for {
 		if isJoined(node.Status(), b.nodeID(), addr) {
 			b.log.Info("this broker is a learner of the metadata quorum", "raft_addr", addr)
 			return
 		}
+		if time.Now().After(warnAt) {
+			b.log.Warn("not yet a member of the metadata quorum; are controller.quorum.voters reachable?", "last", outcome)
+			warnAt = time.Now().Add(joinWarnInterval)
+		}
 		target := ids[next%len(ids)]
 		if l := node.Leader(); l >= 0 && voters[l] != "" {
 			target = l
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), joinDialTimeout+joinAnswerTimeout)
+		ctx, cancel := context.WithTimeout(stopCtx, joinDialTimeout+joinAnswerTimeout)
 		ans, err := b.askToJoin(ctx, voters[target], req)
 		cancel()
+		if err != nil {
+			outcome = fmt.Sprintf("voter %d: %v", target, err)
+		} else {
+			outcome = fmt.Sprintf("voter %d: %s: %s", target, ans.Code, ans.Message)
+		}
 		switch {
 		case err != nil:
 			b.log.Debug("asking to join the metadata quorum", "voter", target, "err", err)
@@ -185,6 +207,8 @@ func (b *Broker) askToJoin(ctx context.Context, addr string, req joinRequest) (j
 	if deadline, ok := ctx.Deadline(); ok {
 		c.SetDeadline(deadline)
 	}
+	// Cancelled (the broker is closing): unblock the write or read now.
+	defer context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })()
 	if _, err := c.Write(req.append(nil)); err != nil {
 		return joinAnswer{}, err
 	}

@@ -48,6 +48,8 @@ const (
 	// joinMinBackoff and joinMaxBackoff bound the joiner's waits.
 	joinMinBackoff = 100 * time.Millisecond
 	joinMaxBackoff = 2 * time.Second
+	// joinWarnInterval is how often a broker still not joined says so.
+	joinWarnInterval = 30 * time.Second
 )
 
 // joinCode is a join answer's outcome.

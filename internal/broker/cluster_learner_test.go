@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/broker"
 	"github.com/gregor-log/gregor/internal/clustertest"
+	"github.com/gregor-log/gregor/internal/config"
 	"github.com/gregor-log/gregor/internal/metadata"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -152,6 +154,42 @@ func TestClusterLearnerNeverController(t *testing.T) {
 	})
 	if st, _ := learner.QuorumStatus(); st.Leader != ctl || st.Role != "StateFollower" {
 		t.Fatalf("the learner follows %d as %s, want %d as StateFollower", st.Leader, st.Role, ctl)
+	}
+}
+
+// A learner whose voters are unreachable starts, serves (with empty
+// metadata, no controller), and closes without waiting for its join.
+func TestLearnerAloneStartsAndCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadVoter := ln.Addr().String()
+	ln.Close()
+	cfg := config.Default()
+	for k, v := range map[string]string{
+		"node.id": "9", "listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir(), "admin.listener": "",
+		"controller.quorum.voters": "1@" + deadVoter, "controller.listener": "127.0.0.1:0",
+	} {
+		if err := cfg.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := broker.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	md := seedRequest(t, b.Addrs()[0].String(), kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
+	st, _ := b.QuorumStatus()
+	if md.ControllerID != -1 || len(md.Brokers) != 0 || st.Learner || st.Leader != -1 {
+		t.Fatalf("a learner alone: Metadata controller %d, %d brokers; quorum %+v", md.ControllerID, len(md.Brokers), st)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
