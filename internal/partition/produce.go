@@ -80,6 +80,13 @@ type PendingProduce struct {
 // as a duplicate waits for the same fsync in its own Wait.
 func (p *Partition) ProduceStart(batches []byte, acks int16) (*PendingProduce, error) {
 	w := &PendingProduce{p: p, acks: acks, res: ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}}
+	// A replica that does not lead refuses before validating, as Kafka
+	// does: a client with stale metadata learns where to go (with a
+	// leader hint, KIP-951) without the broker decompressing batches it
+	// will not write. The append checks again under its lock.
+	if _, err := p.leaderEpochForAppend(); err != nil {
+		return w, err
+	}
 	cfg := p.config()
 	nowMs := p.now().UnixMilli()
 	// Stateless validation (CRC, decompression) runs outside the append
