@@ -54,8 +54,8 @@ package partition
 //	     6    8 high watermark
 //	    14    4 CRC32C (Castagnoli) of the 14 bytes before it
 //
-// It is written to a temporary file, fsynced, renamed into place and the
-// directory fsynced.
+// It is replaced with fsutil.WriteFileAtomic (a temporary file, fsynced,
+// renamed into place, the directory fsynced).
 
 import (
 	"encoding/binary"
@@ -123,7 +123,7 @@ func decodeCheckpoint(b []byte) (int64, error) {
 // none. Leftovers of an interrupted write are removed.
 func readCheckpoint(dir, topic string, index int32) int64 {
 	path := filepath.Join(dir, checkpointFileName)
-	_ = os.Remove(path + ".tmp") // never renamed: never complete
+	_ = os.Remove(path + ".tmp") // WriteFileAtomic's, never renamed: never complete
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return -1
@@ -215,17 +215,7 @@ func (p *Partition) writeCheckpointLocked(hw int64) error {
 	if hw == p.checkpointed {
 		return nil
 	}
-	final := filepath.Join(p.dir, checkpointFileName)
-	tmp := final + ".tmp"
-	if err := writeFileSync(tmp, encodeCheckpoint(hw)); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing high-watermark checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing high-watermark checkpoint: %w", err)
-	}
-	if err := fsutil.SyncDir(p.dir); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(p.dir, checkpointFileName), encodeCheckpoint(hw)); err != nil {
 		return fmt.Errorf("writing high-watermark checkpoint: %w", err)
 	}
 	p.checkpointed = hw
