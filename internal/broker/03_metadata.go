@@ -28,7 +28,10 @@ func handleMetadata(_ context.Context, b *Broker, req *wire.Request) (any, error
 	resp.ClusterID = &img.ClusterID
 	resp.ControllerID = b.controllerID()
 	for _, br := range img.Brokers() {
-		if len(br.Endpoints) == 0 {
+		// Fenced brokers are left out, as KRaft does: a client that
+		// still sees a dead broker keeps dialing it (Sarama did, for its
+		// group coordinator) instead of refreshing to find the new leader.
+		if len(br.Endpoints) == 0 || br.Fenced {
 			continue
 		}
 		e := br.Endpoints[0] // the only listener for now (PLAINTEXT)

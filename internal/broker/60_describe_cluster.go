@@ -32,7 +32,9 @@ func handleDescribeCluster(_ context.Context, b *Broker, req *wire.Request) (any
 	resp.ClusterID = img.ClusterID
 	resp.ControllerID = b.controllerID()
 	for _, br := range img.Brokers() {
-		if len(br.Endpoints) == 0 {
+		// Fenced brokers are left out, as in Metadata (v2's
+		// IncludeFencedBrokers is not offered).
+		if len(br.Endpoints) == 0 || br.Fenced {
 			continue
 		}
 		db := kmsg.NewDescribeClusterResponseBroker()
