@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -14,13 +15,13 @@ import (
 // the suite's time budget.
 const chaosSteps = 8
 
-// Faults one after another without waiting for the cluster to recover
-// in between: each step strikes one node (kill -9, SIGTERM, SIGSTOP or
-// isolation), keeps the fault for a random while, and undoes it; the
-// next step may strike while ISRs are still short from the previous.
-// Writes may stall (a partition whose only in-sync replica is down waits
-// for it), but nothing acknowledged or read may change or vanish.
-// FAULTTEST_SEED replays a run.
+// Random faults, overlapping the recoveries of earlier ones: each step
+// strikes one node (kill -9, SIGTERM, SIGSTOP or isolation) for a random
+// while. With one node down at a time the next step may strike while
+// ISRs are still short from the previous; with two, the majority itself
+// is lost for a while (no controller, no acks=all) and must come back.
+// Writes may stall, but nothing acknowledged or read may change or
+// vanish. FAULTTEST_SEED replays a run.
 func TestChaos(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FAULTTEST_SEED"); s != "" {
@@ -30,12 +31,35 @@ func TestChaos(t *testing.T) {
 		}
 		seed = v
 	}
-	t.Logf("FAULTTEST_SEED=%d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	for _, maxDown := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d-down", maxDown), func(t *testing.T) {
+			t.Logf("FAULTTEST_SEED=%d", seed)
+			chaos(t, rand.New(rand.NewPCG(seed, uint64(maxDown))), maxDown)
+		})
+	}
+}
 
+// chaos runs chaosSteps random faults with at most maxDown nodes struck
+// at once, then undoes them all and verifies.
+func chaos(t *testing.T, rng *rand.Rand, maxDown int) {
 	c, p, r := startLoaded(t)
+	type fault struct {
+		node int32
+		undo func()
+	}
+	var active []fault
+	undoOldest := func() {
+		active[0].undo()
+		active = active[1:]
+	}
 	for step := range chaosSteps {
-		n := c.Nodes[rng.IntN(len(c.Nodes))].ID
+		var candidates []int32
+		for _, n := range c.Nodes {
+			if !slices.ContainsFunc(active, func(f fault) bool { return f.node == n.ID }) {
+				candidates = append(candidates, n.ID)
+			}
+		}
+		n := candidates[rng.IntN(len(candidates))]
 		hold := time.Duration(300+rng.IntN(1700)) * time.Millisecond
 		kind := rng.IntN(4)
 		var undo func()
@@ -53,12 +77,18 @@ func TestChaos(t *testing.T) {
 			c.Isolate(n)
 			undo = func() { c.Heal(n) }
 		}
+		active = append(active, fault{n, undo})
 		t.Logf("step %d: %s node %d for %v (%v)", step, []string{"kill -9", "SIGTERM", "SIGSTOP", "isolate"}[kind], n, hold, p.History)
 		// The fault lasts this long on purpose: this waits for no state.
 		time.Sleep(hold)
-		undo()
+		if len(active) >= maxDown || rng.IntN(2) == 0 {
+			undoOldest()
+		}
+	}
+	for len(active) > 0 {
+		undoOldest()
 	}
 	c.WaitPartitions(60*time.Second, topic, "every replica back in every ISR after the chaos", FullISR)
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, fmt.Sprintf("after the chaos (seed %d)", seed))
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the chaos")
 	verify(t, c, p, r)
 }

@@ -31,6 +31,7 @@ type History struct {
 		acks     []Ack
 		attempts int
 		failures int
+		refused  int // never sent: the producer's buffer was full
 		// errors counts failures by message, at most maxErrorKinds of
 		// them, so a report says why writes failed.
 		errors map[string]int
@@ -52,7 +53,15 @@ func NewHistory() *History {
 	return h
 }
 
-// Attempt counts one record handed to the producer.
+// Refused counts a record the producer refused at once (its buffer was
+// full): never sent, it constrains nothing.
+func (h *History) Refused() {
+	h.mu.Lock()
+	h.mu.refused++
+	h.mu.Unlock()
+}
+
+// Attempt counts one record sent (acknowledged or failed).
 func (h *History) Attempt() {
 	h.mu.Lock()
 	h.mu.attempts++
@@ -102,8 +111,8 @@ func (h *History) Acks() []Ack {
 func (h *History) String() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return fmt.Sprintf("%d attempted, %d acknowledged (longest wait between acknowledgements %v), %d failed %v",
-		h.mu.attempts, len(h.mu.acks), h.mu.maxAckGap.Round(time.Millisecond), h.mu.failures, h.mu.errors)
+	return fmt.Sprintf("%d sent, %d acknowledged (longest wait between acknowledgements %v), %d failed %v, %d refused with a full buffer",
+		h.mu.attempts, len(h.mu.acks), h.mu.maxAckGap.Round(time.Millisecond), h.mu.failures, h.mu.errors, h.mu.refused)
 }
 
 // maxProblems bounds the problems Check reports: past a few, more of the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -96,15 +95,22 @@ func (p *Producer) run(ctx context.Context, topic string, partitions int32) {
 		}
 		value := fmt.Sprintf("k-%d", seq)
 		r := &kgo.Record{Topic: topic, Partition: int32(seq) % partitions, Value: []byte(value)}
-		p.History.Attempt()
-		// Produce blocks while MaxBufferedRecords are in flight: the
-		// pace drops while the cluster cannot take writes.
-		p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
+		// TryProduce refuses at once while MaxBufferedRecords wait (the
+		// cluster cannot take writes): the pace drops, and Stop never
+		// waits on a blocked Produce. The record's context is not the
+		// loop's, so Stop lets buffered records finish instead of
+		// cancelling them.
+		p.cl.TryProduce(context.Background(), r, func(r *kgo.Record, err error) {
+			switch {
+			case errors.Is(err, kgo.ErrMaxBuffered):
+				p.History.Refused()
+			case err != nil:
+				p.History.Attempt()
 				p.History.Failed(err)
-				return
+			default:
+				p.History.Attempt()
+				p.History.Acked(Ack{Partition: r.Partition, Offset: r.Offset, Value: value})
 			}
-			p.History.Acked(Ack{Partition: r.Partition, Offset: r.Offset, Value: value})
 		})
 	}
 }
