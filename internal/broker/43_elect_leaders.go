@@ -13,14 +13,18 @@ import (
 
 // ElectLeaders v0-v2 (KIP-183, KIP-460): preferred or unclean leader
 // elections, decided by the active controller (metadata.Controller.
-// ElectLeaders); elsewhere NOT_CONTROLLER. Registered only in a cluster:
+// ElectLeaders); another node forwards it there (NOT_CONTROLLER only if
+// that fails). Registered only in a cluster:
 // a single node leads everything already.
 func init() { registerClusterAPI(kmsg.ElectLeaders, 0, 2, handleElectLeaders) }
 
 // maxElections bounds the partitions one request names.
 const maxElections = 100_000
 
-func handleElectLeaders(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleElectLeaders(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil
+	}
 	r := req.Body.(*kmsg.ElectLeadersRequest)
 	resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
 	var partitions []metadata.TopicPartition // nil: every partition

@@ -14,8 +14,8 @@ import (
 // AlterPartitionReassignments v0-v1 (KIP-455; v1: KIP-860's
 // AllowReplicationFactorChange): start, change or cancel (null replicas)
 // partition reassignments, decided by the active controller
-// (metadata.Controller.AlterPartitionReassignments); on another node of a
-// cluster NOT_CONTROLLER. The copy and the completion happen afterwards
+// (metadata.Controller.AlterPartitionReassignments); another node of a
+// cluster forwards it there (NOT_CONTROLLER only if that fails). The copy and the completion happen afterwards
 // (cluster_reassign.go, cluster_rebalance.go): the answer only says the
 // reassignment was accepted.
 //
@@ -28,7 +28,10 @@ func init() { register(kmsg.AlterPartitionAssignments, 0, 1, handleAlterPartitio
 // maxReassignments bounds the partitions one request names.
 const maxReassignments = 100_000
 
-func handleAlterPartitionReassignments(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleAlterPartitionReassignments(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil
+	}
 	r := req.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	var reqs []metadata.Reassignment

@@ -11,11 +11,15 @@ import (
 
 // ListPartitionReassignments v0 (KIP-455): the reassignments in progress,
 // of the partitions named or of all (null topics). Kafka answers it on
-// the active controller, and so does a cluster here (elsewhere
-// NOT_CONTROLLER), from the controller's image; a single node has none.
+// the active controller, and so does a cluster here (another node
+// forwards it there, and answers NOT_CONTROLLER only if that fails), from
+// the controller's image; a single node has none.
 func init() { register(kmsg.ListPartitionReassignments, 0, 0, handleListPartitionReassignments) }
 
-func handleListPartitionReassignments(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleListPartitionReassignments(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil
+	}
 	r := req.Body.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	if b.clustered() && !b.cluster.quorum.IsLeader() {

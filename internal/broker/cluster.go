@@ -158,7 +158,7 @@ func (b *Broker) startCluster(advertised []metadata.Endpoint) error {
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
-		kgo.ClientID("gregor-broker-" + strconv.Itoa(int(b.nodeID()))),
+		kgo.ClientID(interBrokerClientPrefix + strconv.Itoa(int(b.nodeID()))),
 		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.RetryTimeout(5 * time.Second),
 	}

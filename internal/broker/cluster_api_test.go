@@ -90,6 +90,22 @@ func TestClusterAPIsOnlyInACluster(t *testing.T) {
 		if got := seedRequest(t, n.Addr, hb).(*kmsg.BrokerHeartbeatResponse).ErrorCode; got != kerr.NotController.Code {
 			t.Errorf("BrokerHeartbeat on node %d: error %v, want NOT_CONTROLLER", n.ID, kerr.ErrorForCode(got))
 		}
+		// Admin requests only the controller decides are forwarded to it
+		// (KIP-590), since admin clients with a stale controller do not
+		// all retry NOT_CONTROLLER.
+		el := kmsg.NewPtrElectLeadersRequest()
+		el.ElectionType = 0 // preferred
+		et := kmsg.NewElectLeadersRequestTopic()
+		et.Topic, et.Partitions = "__no_such_topic", []int32{0}
+		el.Topics = append(el.Topics, et)
+		er := seedRequest(t, n.Addr, el).(*kmsg.ElectLeadersResponse)
+		if er.ErrorCode != 0 || len(er.Topics) != 1 || er.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("ElectLeaders on node %d (controller %d) was not forwarded: %+v", n.ID, ctl, er)
+		}
+		lr := seedRequest(t, n.Addr, kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse)
+		if lr.ErrorCode != 0 {
+			t.Errorf("ListPartitionReassignments on node %d (controller %d): %v, want it forwarded", n.ID, ctl, kerr.ErrorForCode(lr.ErrorCode))
+		}
 	}
 
 	// Producer ids are unique across the cluster: every broker takes its

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -91,4 +93,36 @@ func (b *Broker) createTopicsFromAnyNode(specs []topicSpec) ([]createdTopic, []*
 		case <-time.After(min(wait, 50*time.Millisecond)): // the registry follows the image
 		}
 	}
+}
+
+// interBrokerClientPrefix starts the client id of a broker's own client
+// (startCluster); a request carrying it was forwarded already.
+const interBrokerClientPrefix = "gregor-broker-"
+
+// forwardToController answers an admin request that only the active
+// controller can decide (ElectLeaders, reassignments) on a node that is
+// not the controller, by sending it there and relaying the answer, as
+// Kafka's brokers forward to their controller (KIP-590). Admin clients
+// cache the controller from Metadata, and some (kadm's ElectLeaders) do
+// not retry a top-level NOT_CONTROLLER, so without this a stale cache
+// silently does nothing. ok is false when the request must be answered
+// here: this node is the controller, a single node, the request was
+// forwarded already (so two nodes that disagree about the leader cannot
+// bounce it forever), or forwarding failed (the handler then answers
+// NOT_CONTROLLER itself).
+func (b *Broker) forwardToController(ctx context.Context, req *wire.Request) (kmsg.Response, bool) {
+	if !b.clustered() || b.cluster.quorum.IsLeader() {
+		return nil, false
+	}
+	if req.ClientID != nil && strings.HasPrefix(*req.ClientID, interBrokerClientPrefix) {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, forwardWait)
+	defer cancel()
+	resp, err := controllerRequest[kmsg.Response](ctx, b, req.Body)
+	if err != nil {
+		b.log.Debug("forwarding to the controller failed", "api", req.Key, "err", err)
+		return nil, false
+	}
+	return resp, true
 }
