@@ -14,5 +14,8 @@
 // move replicas between brokers, the copy throttled by
 // follower.replication.throttled.rate (cluster_reassign.go), and the
 // active controller moves leaderships back to preferred replicas
-// (cluster_rebalance.go).
+// (cluster_rebalance.go). A node outside the voters is a Raft learner: it
+// asks to join on the Raft port (cluster_learner*.go), then is a broker
+// like any other. Admin requests only the controller decides are
+// forwarded to it from any node (cluster_forward.go).
 package broker

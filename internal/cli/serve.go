@@ -79,6 +79,9 @@ SIGINT or SIGTERM shuts the node down cleanly (exit 0).`,
   gregor serve --config gregor.yaml --set log.retention.ms=3600000
   GREGOR_NUM_PARTITIONS=6 gregor serve --log-level debug
   gregor serve --node-id 1 --controller-listener 10.0.0.1:9093 \
+      --controller-voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093
+  # a fourth broker, not a voter: it joins the quorum as a learner
+  gregor serve --node-id 4 --controller-listener 10.0.0.4:9093 \
       --controller-voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093`,
 		Args: exactArgs(),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
@@ -95,7 +98,7 @@ SIGINT or SIGTERM shuts the node down cleanly (exit 0).`,
 	fs.StringVar(&o.advertised, "advertised-listeners", strings.Join(def.AdvertisedListeners, ","), "advertised.listeners: the addresses clients are told (default: the bound listeners)")
 	fs.StringVar(&o.dataDir, "data-dir", strings.Join(def.LogDirs, ","), "log.dirs: the data directory")
 	fs.StringVar(&o.adml, "admin-listener", def.AdminListener, `admin.listener: host:port of the HTTP admin endpoint ("" disables it)`)
-	fs.StringVar(&o.voters, "controller-voters", "", "controller.quorum.voters: Raft voters id@host:port,... (empty: a single-node cluster)")
+	fs.StringVar(&o.voters, "controller-voters", "", "controller.quorum.voters: Raft voters id@host:port,... (a node not listed joins as a learner; empty: a single-node cluster)")
 	fs.StringVar(&o.controllerListener, "controller-listener", "", "controller.listener: host:port of this node's Raft transport")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the admin endpoint")

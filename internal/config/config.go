@@ -82,7 +82,7 @@ type Config struct {
 
 	// Replication and the controller quorum (issue #5, cluster.go). With
 	// no voters the node is a single-node cluster of its own.
-	ControllerQuorumVoters       []string `yaml:"controller.quorum.voters" doc:"Raft voters of the metadata quorum, id@host:port comma-separated (at most 5). Empty: a single-node cluster."`
+	ControllerQuorumVoters       []string `yaml:"controller.quorum.voters" doc:"Raft voters of the metadata quorum, id@host:port comma-separated (at most 5); a node not listed joins as a learner. Empty: a single-node cluster."`
 	ControllerListener           string   `yaml:"controller.listener" doc:"host:port of this node's Raft transport (required with controller.quorum.voters)."`
 	BrokerSessionTimeoutMs       int64    `yaml:"broker.session.timeout.ms" doc:"A broker silent for this long is fenced by the controller."`
 	BrokerHeartbeatIntervalMs    int64    `yaml:"broker.heartbeat.interval.ms" doc:"How often a broker heartbeats to the active controller."`
