@@ -146,6 +146,8 @@ func (b *Broker) partitionConfig(overrides map[string]string) (partition.Config,
 		MinInsyncReplicas: int(s.MinInsyncReplicas),
 		// A broker-wide setting: idle producers' state expires after it.
 		ProducerIDExpirationMs: int64(b.cfg.ProducerIDExpirationMs),
+		// Read only by replicated partitions (partition/hwcheckpoint.go).
+		HighWatermarkCheckpointInterval: msDuration(b.cfg.ReplicaHighWatermarkCheckpointIntervalMs),
 		// partition.Config reads 0 as "no limit"; Kafka's 0 means "no
 		// difference allowed", which 1 ms expresses.
 		MessageTimestampBeforeMaxMs: max(s.MessageTimestampBeforeMaxMs, 1),

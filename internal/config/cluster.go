@@ -84,6 +84,9 @@ func (c *Config) validateCluster() []error {
 	if c.ReplicaLagTimeMaxMs < 1 {
 		bad("replica.lag.time.max.ms", "must be >= 1")
 	}
+	if c.ReplicaHighWatermarkCheckpointIntervalMs < 1 {
+		bad("replica.high.watermark.checkpoint.interval.ms", "must be >= 1")
+	}
 	if c.ReplicaFetchMinBytes < 1 {
 		bad("replica.fetch.min.bytes", "must be >= 1")
 	}

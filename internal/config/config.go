@@ -82,17 +82,18 @@ type Config struct {
 
 	// Replication and the controller quorum (issue #5, cluster.go). With
 	// no voters the node is a single-node cluster of its own.
-	ControllerQuorumVoters       []string `yaml:"controller.quorum.voters" doc:"Raft voters of the metadata quorum, id@host:port comma-separated (at most 5); a node not listed joins as a learner. Empty: a single-node cluster."`
-	ControllerListener           string   `yaml:"controller.listener" doc:"host:port of this node's Raft transport (required with controller.quorum.voters)."`
-	BrokerSessionTimeoutMs       int64    `yaml:"broker.session.timeout.ms" doc:"A broker silent for this long is fenced by the controller."`
-	BrokerHeartbeatIntervalMs    int64    `yaml:"broker.heartbeat.interval.ms" doc:"How often a broker heartbeats to the active controller."`
-	ReplicaLagTimeMaxMs          int64    `yaml:"replica.lag.time.max.ms" doc:"A follower not caught up for this long leaves the ISR."`
-	ReplicaFetchMinBytes         int32    `yaml:"replica.fetch.min.bytes" doc:"Bytes a follower's fetch waits for."`
-	ReplicaFetchWaitMaxMs        int32    `yaml:"replica.fetch.wait.max.ms" doc:"Longest wait of a follower's fetch."`
-	ReplicaFetchMaxBytes         int32    `yaml:"replica.fetch.max.bytes" doc:"Bytes per partition a follower fetches at once."`
-	ReplicaFetchResponseMaxBytes int32    `yaml:"replica.fetch.response.max.bytes" doc:"Bytes one follower fetch response holds at most."`
-	ReplicaFetchBackoffMs        int32    `yaml:"replica.fetch.backoff.ms" doc:"Pause of a follower after a fetch error."`
-	ControlledShutdownEnable     bool     `yaml:"controlled.shutdown.enable" doc:"In a cluster, a stopping broker first hands its leaderships over through the controller (bounded by broker.session.timeout.ms)."`
+	ControllerQuorumVoters                   []string `yaml:"controller.quorum.voters" doc:"Raft voters of the metadata quorum, id@host:port comma-separated (at most 5); a node not listed joins as a learner. Empty: a single-node cluster."`
+	ControllerListener                       string   `yaml:"controller.listener" doc:"host:port of this node's Raft transport (required with controller.quorum.voters)."`
+	BrokerSessionTimeoutMs                   int64    `yaml:"broker.session.timeout.ms" doc:"A broker silent for this long is fenced by the controller."`
+	BrokerHeartbeatIntervalMs                int64    `yaml:"broker.heartbeat.interval.ms" doc:"How often a broker heartbeats to the active controller."`
+	ReplicaLagTimeMaxMs                      int64    `yaml:"replica.lag.time.max.ms" doc:"A follower not caught up for this long leaves the ISR."`
+	ReplicaHighWatermarkCheckpointIntervalMs int64    `yaml:"replica.high.watermark.checkpoint.interval.ms" doc:"How often a replicated partition writes its high watermark to disk (when it moved); a restarted replica starts from it."`
+	ReplicaFetchMinBytes                     int32    `yaml:"replica.fetch.min.bytes" doc:"Bytes a follower's fetch waits for."`
+	ReplicaFetchWaitMaxMs                    int32    `yaml:"replica.fetch.wait.max.ms" doc:"Longest wait of a follower's fetch."`
+	ReplicaFetchMaxBytes                     int32    `yaml:"replica.fetch.max.bytes" doc:"Bytes per partition a follower fetches at once."`
+	ReplicaFetchResponseMaxBytes             int32    `yaml:"replica.fetch.response.max.bytes" doc:"Bytes one follower fetch response holds at most."`
+	ReplicaFetchBackoffMs                    int32    `yaml:"replica.fetch.backoff.ms" doc:"Pause of a follower after a fetch error."`
+	ControlledShutdownEnable                 bool     `yaml:"controlled.shutdown.enable" doc:"In a cluster, a stopping broker first hands its leaderships over through the controller (bounded by broker.session.timeout.ms)."`
 
 	// Leadership balance and reassignment copies (broker/cluster_rebalance.go).
 	AutoLeaderRebalanceEnable           bool  `yaml:"auto.leader.rebalance.enable" doc:"In a cluster, the active controller moves leaderships back to each partition's preferred replica (the first) when it is an ISR member and its broker is imbalanced."`
@@ -130,54 +131,55 @@ type Config struct {
 // otherwise).
 func Default() *Config {
 	return &Config{
-		NodeID:                               1,
-		Listeners:                            []string{"PLAINTEXT://localhost:9092"},
-		LogDirs:                              []string{"gregor-data"},
-		AdminListener:                        "127.0.0.1:9644",
-		AutoCreateTopicsEnable:               true,
-		NumPartitions:                        1,
-		DefaultReplicationFactor:             1,
-		DeleteTopicEnable:                    true,
-		MessageMaxBytes:                      1048588,
-		SocketRequestMaxBytes:                104857600,
-		ConnectionsMaxIdleMs:                 600000,
-		FetchMaxBytes:                        57671680,
-		MaxIncrementalFetchSessionCacheSlots: 1000,
-		LogSegmentBytes:                      1 << 30,
-		LogRollHours:                         168,
-		LogIndexIntervalBytes:                4096,
-		LogIndexSizeMaxBytes:                 10 << 20,
-		LogFlushIntervalMessages:             1,
-		LogFlushSchedulerIntervalMs:          math.MaxInt64,
-		LogRetentionHours:                    168,
-		LogRetentionBytes:                    -1,
-		LogRetentionCheckIntervalMs:          300000,
-		LogSegmentDeleteDelayMs:              60000,
-		LogCleanupPolicy:                     []string{"delete"},
-		LogCleanerEnable:                     true,
-		LogCleanerDeleteRetentionMs:          86400000,
-		LogCleanerMinCompactionLag:           0,
-		LogCleanerMaxCompactionLag:           math.MaxInt64,
-		LogCleanerMinCleanableRatio:          0.5,
-		LogCleanerThreads:                    1,
-		LogCleanerIoMaxBytesPerSecond:        math.MaxInt64,
-		LogCleanerBackoffMs:                  15000,
-		LogCleanerDedupeBufferSize:           128 << 20,
-		LogMessageTimestampType:              "CreateTime",
-		LogMessageTimestampBeforeMs:          math.MaxInt64,
-		LogMessageTimestampAfterMs:           math.MaxInt64,
-		CompressionType:                      "producer",
-		MinInsyncReplicas:                    1,
-		BrokerSessionTimeoutMs:               9000,
-		BrokerHeartbeatIntervalMs:            2000,
-		ReplicaLagTimeMaxMs:                  30000,
-		ReplicaFetchMinBytes:                 1,
-		ReplicaFetchWaitMaxMs:                500,
-		ReplicaFetchMaxBytes:                 1048576,
-		ReplicaFetchResponseMaxBytes:         10485760,
-		ReplicaFetchBackoffMs:                1000,
-		ControlledShutdownEnable:             true,
-		OffsetsTopicNumPartitions:            50,
+		NodeID:                                   1,
+		Listeners:                                []string{"PLAINTEXT://localhost:9092"},
+		LogDirs:                                  []string{"gregor-data"},
+		AdminListener:                            "127.0.0.1:9644",
+		AutoCreateTopicsEnable:                   true,
+		NumPartitions:                            1,
+		DefaultReplicationFactor:                 1,
+		DeleteTopicEnable:                        true,
+		MessageMaxBytes:                          1048588,
+		SocketRequestMaxBytes:                    104857600,
+		ConnectionsMaxIdleMs:                     600000,
+		FetchMaxBytes:                            57671680,
+		MaxIncrementalFetchSessionCacheSlots:     1000,
+		LogSegmentBytes:                          1 << 30,
+		LogRollHours:                             168,
+		LogIndexIntervalBytes:                    4096,
+		LogIndexSizeMaxBytes:                     10 << 20,
+		LogFlushIntervalMessages:                 1,
+		LogFlushSchedulerIntervalMs:              math.MaxInt64,
+		LogRetentionHours:                        168,
+		LogRetentionBytes:                        -1,
+		LogRetentionCheckIntervalMs:              300000,
+		LogSegmentDeleteDelayMs:                  60000,
+		LogCleanupPolicy:                         []string{"delete"},
+		LogCleanerEnable:                         true,
+		LogCleanerDeleteRetentionMs:              86400000,
+		LogCleanerMinCompactionLag:               0,
+		LogCleanerMaxCompactionLag:               math.MaxInt64,
+		LogCleanerMinCleanableRatio:              0.5,
+		LogCleanerThreads:                        1,
+		LogCleanerIoMaxBytesPerSecond:            math.MaxInt64,
+		LogCleanerBackoffMs:                      15000,
+		LogCleanerDedupeBufferSize:               128 << 20,
+		LogMessageTimestampType:                  "CreateTime",
+		LogMessageTimestampBeforeMs:              math.MaxInt64,
+		LogMessageTimestampAfterMs:               math.MaxInt64,
+		CompressionType:                          "producer",
+		MinInsyncReplicas:                        1,
+		BrokerSessionTimeoutMs:                   9000,
+		BrokerHeartbeatIntervalMs:                2000,
+		ReplicaLagTimeMaxMs:                      30000,
+		ReplicaHighWatermarkCheckpointIntervalMs: 5000,
+		ReplicaFetchMinBytes:                     1,
+		ReplicaFetchWaitMaxMs:                    500,
+		ReplicaFetchMaxBytes:                     1048576,
+		ReplicaFetchResponseMaxBytes:             10485760,
+		ReplicaFetchBackoffMs:                    1000,
+		ControlledShutdownEnable:                 true,
+		OffsetsTopicNumPartitions:                50,
 
 		AutoLeaderRebalanceEnable:           true,
 		LeaderImbalanceCheckIntervalSeconds: 300,
