@@ -261,7 +261,7 @@ func (n *Node) signal(sig syscall.Signal) (exited chan struct{}, err error) {
 	case syscall.SIGKILL, syscall.SIGTERM:
 		n.mu.ending = true
 	}
-	fmt.Fprintf(n.log, "=== faulttest: %v to node %d\n", sig, n.ID)
+	fmt.Fprintf(n.log, "=== faulttest: signal %q to node %d\n", sig, n.ID)
 	return n.mu.exited, n.mu.cmd.Process.Signal(sig)
 }
 
