@@ -43,8 +43,9 @@
 //
 //	go test ./internal/faulttest -run TestKill9 -v
 //
-// FAULTTEST_LOG=debug (or info, the default, warn, error) sets the
-// nodes' log level.
+// The whole suite takes about a minute and a half on two cores; -short
+// skips the cluster scenarios. FAULTTEST_LOG=debug (or info, the
+// default, warn, error) sets the nodes' log level.
 //
 // # How it works
 //

@@ -28,6 +28,9 @@ const (
 // for the first acknowledgements.
 func startLoaded(t *testing.T) (*Cluster, *Producer, *Reader) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a multi-process cluster scenario (runs without -short)")
+	}
 	c := Start(t, 3, nil)
 	minISR := "2"
 	c.CreateTopic(topic, partitions, 3, map[string]*string{"min.insync.replicas": &minISR})
