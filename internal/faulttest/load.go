@@ -12,10 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// CreateTopic creates topic with partitions partitions of three replicas
-// (and the configs given) through any node, retrying while the cluster is
-// still forming, and waits until every partition has a leader and a full
-// ISR.
+// CreateTopic creates topic with partitions partitions of
+// replicationFactor replicas (and the configs given) through any node,
+// retrying while the cluster is still forming, and waits until every
+// partition has a leader and a full ISR.
 func (c *Cluster) CreateTopic(topic string, partitions int32, replicationFactor int16, configs map[string]*string) []PartitionState {
 	c.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
