@@ -277,8 +277,9 @@ func (a *app) benchCompareCommand() *cobra.Command {
 		Short: "Benchmark this gregor against NATS JetStream, kfake and the machine's limits",
 		Long: `Run every workload (produce, consume, produce while consuming, end-to-end
 latency, and the machine's own fsync and loopback limits) against Gregor
-in durable and page-cache mode, NATS JetStream and kfake, one peer at a
-time on loopback ports and temporary directories, at least three times
+in durable and page-cache mode, a 3-node Gregor cluster (rf=3,
+min.insync.replicas=2), NATS JetStream and kfake, one peer at a time on
+loopback ports and temporary directories, at least three times
 each, and print a markdown report of the medians, the ratios between peers
 and the performance targets met or missed. Progress goes to stderr.
 
@@ -286,7 +287,7 @@ The Gregor measured is this executable, started as "gregor serve"
 subprocesses; --gregor names another binary, and --source-dir alone builds
 one from a checkout. NATS runs when nats-server is on PATH (or given with
 --nats-server); without it the report says it was skipped. The default run
-takes 5 to 10 minutes on 2 cores, --quick a few.`,
+takes 5 to 15 minutes on 2 cores, --quick a few.`,
 		Example: `  gregor bench compare > report.md
   gregor bench compare --quick --peers gregor-pagecache,kfake
   gregor bench compare --workloads produce,consume --sizes 1024 --partitions 1 --work-dir /data/bench`,

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -53,11 +54,15 @@ func startGregorCluster(ctx context.Context, bin, dir string) (*kafkaPeer, error
 	}
 
 	var procs []*process
+	// The nodes stop together: one by one, the last ones would shut down
+	// without a quorum behind them.
 	stopAll := func() error {
-		var errs []error
-		for _, p := range procs {
-			errs = append(errs, p.Stop())
+		errs := make([]error, len(procs))
+		var wg sync.WaitGroup
+		for i, p := range procs {
+			wg.Go(func() { errs[i] = p.Stop() })
 		}
+		wg.Wait()
 		return errors.Join(errs...)
 	}
 	for i := range clusterNodes {

@@ -72,7 +72,7 @@ type CompareOptions struct {
 // DefaultCompareOptions returns the default run: every peer and workload,
 // 200,000 records per run, 3 repetitions, 1 KiB and 100 B records, 1 and
 // 16 partitions, acks=all and acks=1, end to end at 1,000 records/s for
-// 5 s. About 10 minutes on 2 cores.
+// 5 s. About 10 to 15 minutes on 2 cores.
 func DefaultCompareOptions() CompareOptions {
 	return CompareOptions{
 		SourceDir:   ".",
@@ -186,7 +186,7 @@ func (o CompareOptions) Validate() error {
 }
 
 // Compare runs every selected workload against Gregor (durable and page
-// cache mode, as subprocesses), NATS JetStream (a subprocess) and kfake
+// cache mode, and a 3-node rf=3 cluster, as subprocesses), NATS JetStream (a subprocess) and kfake
 // (in process), one after the other on this machine, interleaving the
 // peers within each repetition, and writes a markdown report with the
 // medians, the ratios between peers, the machine's own limits, and which
