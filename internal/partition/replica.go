@@ -166,6 +166,7 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) error {
 	}
 	p.mu.leader, p.mu.leaderEpoch = true, epoch
 	p.raiseHighWatermarkLocked()
+	p.notifyLocked()
 	return nil
 }
 
@@ -204,7 +205,14 @@ func (p *Partition) UpdateFollowerFetch(replicaID int32, fetchOffset int64, now 
 		f.lastCaughtUp = f.lastFetch
 	}
 	f.lastFetch, f.lastFetchLeaderEnd, f.fetchOffset = now, leaderEnd, fetchOffset
-	p.raiseHighWatermarkLocked()
+	// Only a moved high watermark wakes the watchers (acks=all, consumers).
+	// Waking them on every follower fetch would wake that follower's own
+	// parked fetch, which records its fetch again on each read: a busy
+	// loop for the whole of max_wait, and milliseconds on every acks=all
+	// acknowledgement.
+	if p.raiseHighWatermarkLocked() {
+		p.notifyLocked()
+	}
 	return nil
 }
 
@@ -230,21 +238,25 @@ func (p *Partition) appendedAsLeader(end int64) {
 	}
 	r.localEnd = max(r.localEnd, end)
 	p.raiseHighWatermarkLocked()
+	p.notifyLocked() // the log end moved: followers' parked fetches read on
 }
 
 // raiseHighWatermarkLocked sets the high watermark to the least log end
-// over the (maximal) ISR if that is higher, and wakes the watchers either
-// way: the log end moved, or a follower's position did.
-func (p *Partition) raiseHighWatermarkLocked() {
-	defer p.notifyLocked()
+// over the (maximal) ISR if that is higher, and reports whether it moved.
+// It wakes no one: callers whose event matters to watchers even when the
+// high watermark stays (the log end moved, the ISR changed) notify
+// themselves.
+func (p *Partition) raiseHighWatermarkLocked() bool {
 	r := p.mu.replication
 	if !p.mu.leader || r == nil || r.followers == nil {
-		return
+		return false
 	}
 	hw, ok := r.highWatermark()
 	if ok && hw > p.highWatermark.Load() {
 		p.setHighWatermarkLocked(hw)
+		return true
 	}
+	return false
 }
 
 // highWatermark is the least log end offset over the committed and
@@ -333,6 +345,8 @@ func (p *Partition) ApplyISR(isr []int32, partitionEpoch int32) error {
 	}
 	r.isr, r.pendingISR, r.partitionEpoch = slices.Clone(isr), nil, partitionEpoch
 	p.raiseHighWatermarkLocked()
+	// Waiters recheck min.insync.replicas against the new ISR.
+	p.notifyLocked()
 	return nil
 }
 
