@@ -56,9 +56,12 @@ type Config struct {
 	PartitionMaxBytes int32
 	// ResponseMaxBytes is replica.fetch.response.max.bytes (default 10 MiB).
 	ResponseMaxBytes int32
-	// Backoff is replica.fetch.backoff.ms (default 1 s): the pause after an
-	// error before a partition (or, after a failed request, the fetcher)
-	// tries again.
+	// Backoff is replica.fetch.backoff.ms (default 1 s): the longest pause
+	// after an error before a partition (or, after a failed request, the
+	// fetcher) tries again. A partition's pauses start at firstBackoff and
+	// double up to it, so the common transient error (a follower that
+	// learned of a new partition before its leader opened it) costs
+	// milliseconds, not a second of every acks=all write to a new topic.
 	Backoff time.Duration
 	// Throttle limits the bytes fetched for the partitions marked with
 	// SetThrottled; nil: no limit. One Throttle is shared by every
@@ -110,7 +113,12 @@ type followed struct {
 	state       partitionState
 	// delayedUntil: after an error the partition sits out until then.
 	delayedUntil time.Time
+	// backoff is the last pause; zero after a successful append.
+	backoff time.Duration
 }
+
+// firstBackoff is a partition's first pause after an error.
+const firstBackoff = 20 * time.Millisecond
 
 // Fetcher copies every partition this broker follows on one leader broker,
 // from one goroutine. Its methods are safe for concurrent use.
@@ -303,9 +311,11 @@ func (f *Fetcher) pause(ctx context.Context, d time.Duration) {
 // f.mu must be held.
 func (f *Fetcher) currentLocked(s sent) bool { return f.parts[s.tp] == s.p }
 
-// delayLocked sets a partition aside for the backoff; f.mu must be held.
+// delayLocked sets a partition aside for its next backoff; f.mu must be
+// held.
 func (f *Fetcher) delayLocked(p *followed) {
-	p.delayedUntil = time.Now().Add(f.cfg.Backoff)
+	p.backoff = min(max(2*p.backoff, firstBackoff), f.cfg.Backoff)
+	p.delayedUntil = time.Now().Add(p.backoff)
 }
 
 // truncate checks each partition's latest epoch with the leader and
@@ -557,6 +567,7 @@ func (f *Fetcher) applyFetchLocked(s sent, rp *kmsg.FetchResponseTopicPartition)
 	_, err := s.p.replica.AppendAsFollower(batches, rp.HighWatermark)
 	switch {
 	case err == nil:
+		s.p.backoff = 0
 	case errors.Is(err, storage.ErrUnexpectedOffset), errors.Is(err, storage.ErrStaleLeaderEpoch):
 		// The log moved under us (or the leader's batches do not follow
 		// ours): check the epochs again.

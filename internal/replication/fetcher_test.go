@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,4 +410,42 @@ func TestFetcherCloseWhileFailing(t *testing.T) {
 		t.Fatalf("Len %d", f.Len())
 	}
 	f.Close() // returns although the fetcher is backing off for an hour
+}
+
+// A follower that hears of a partition before its leader opened it gets
+// UNKNOWN_TOPIC_OR_PARTITION; it retries after a short pause that doubles
+// up to replica.fetch.backoff.ms, not after the whole backoff (an hour
+// here), so the first acks=all write to a new topic is not held up.
+func TestFetcherRetriesANewPartitionSoon(t *testing.T) {
+	a, b := openPartition(t, t.TempDir()), openPartition(t, t.TempDir())
+	a.SetLocalReplicaID(1)
+	if err := a.BecomeLeader(1, []int32{1, 2}, []int32{1}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, a, 1, 3, "v")
+	if err := b.BecomeFollower(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	leader := &countingLeader{partitionLeader: &partitionLeader{parts: map[string]*partition.Partition{}}}
+	f := New(Config{ReplicaID: 2, MaxWait: 50 * time.Millisecond, Backoff: time.Hour}, leader)
+	defer f.Close()
+	f.Add(TopicPartition{Topic: "t"}, b, 1)
+	// Let a fetch fail first, then open the partition on the leader.
+	waitUntil(t, "a fetch answered UNKNOWN_TOPIC_OR_PARTITION", func() bool { return leader.fetches.Load() > 0 })
+	leader.mu.Lock()
+	leader.parts["t"] = a
+	leader.mu.Unlock()
+	waitUntil(t, "b to copy a's records", func() bool { return b.LogEndOffset() == 3 })
+}
+
+// countingLeader counts the fetches a partitionLeader answers.
+type countingLeader struct {
+	*partitionLeader
+	fetches atomic.Int64
+}
+
+func (l *countingLeader) Fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	resp, err := l.partitionLeader.Fetch(ctx, req)
+	l.fetches.Add(1)
+	return resp, err
 }
