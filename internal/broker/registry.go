@@ -353,19 +353,42 @@ func parseTopicID(s string) (metadata.TopicID, bool) {
 
 // closePartitions closes every open partition (shutdown).
 func (b *Broker) closePartitions() error {
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		ps   = make(chan *partition.Partition)
+		wg   sync.WaitGroup
+	)
+	// Each close fsyncs a few files (segment, indexes, checkpoints,
+	// producer-state snapshot): one partition after another, a broker
+	// with thousands of partitions took tens of seconds to stop. Closing
+	// several at once lets the disk merge the fsyncs.
+	for range closeParallelism {
+		wg.Go(func() {
+			for p := range ps {
+				if err := p.Close(); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("closing %s-%d: %w", p.Topic, p.Index, err))
+					mu.Unlock()
+				}
+			}
+		})
+	}
 	for _, t := range b.currentRegistry().byName {
 		for _, r := range t.partitions {
 			if r.p != nil {
-				if err := r.p.Close(); err != nil {
-					errs = append(errs, fmt.Errorf("closing %s-%d: %w", t.name, r.p.Index, err))
-				}
+				ps <- r.p
 			}
 		}
 	}
+	close(ps)
+	wg.Wait()
 	b.registry.Store(&registry{})
 	return errors.Join(errs...)
 }
+
+// closeParallelism is how many partitions close at once at shutdown.
+const closeParallelism = 16
 
 // flushTick is how often the flush.ms policy is checked. Kafka's
 // log.flush.scheduler.interval.ms is the tick, but capped at a second:
