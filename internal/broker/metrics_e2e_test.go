@@ -36,8 +36,10 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			byName[f.GetName()] = f
 		}
 		all := true
+		// Both families: one Gather may read the counter just before the
+		// request is counted and the histogram just after.
 		for _, api := range apis {
-			all = all && hasAPI(byName["gregor_request_duration_seconds"], api)
+			all = all && hasAPI(byName["gregor_request_duration_seconds"], api) && hasAPI(byName["gregor_requests_total"], api)
 		}
 		if all || time.Now().After(deadline) {
 			break
