@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/gregor-log/gregor/internal/binread"
 )
 
 // RecordType identifies a record's kind in its encoding. Values are
@@ -221,48 +223,48 @@ func DecodeRecord(b []byte) (Record, error) {
 	if !knownVersion(typ, version) {
 		return nil, fmt.Errorf("%w: type %d version %d", ErrCorrupt, typ, version)
 	}
-	d := &decoder{b: b[2:]}
+	d := &decoder{binread.New(b[2:])}
 	var r Record
 	switch typ {
 	case TypeCluster:
-		r = &ClusterRecord{ClusterID: d.string()}
+		r = &ClusterRecord{ClusterID: d.Text()}
 	case TypeBroker:
-		br := &BrokerRecord{NodeID: d.int32(), Rack: d.string()}
-		n := d.count(3)
+		br := &BrokerRecord{NodeID: d.Varint32(), Rack: d.Text()}
+		n := d.Count(3)
 		for range n {
-			br.Endpoints = append(br.Endpoints, Endpoint{Name: d.string(), Host: d.string(), Port: d.int32()})
+			br.Endpoints = append(br.Endpoints, Endpoint{Name: d.Text(), Host: d.Text(), Port: d.Varint32()})
 		}
 		if version == brokerRecordV1 {
 			decodeBrokerRecordV1(d, br)
 		}
 		r = br
 	case TypeTopic:
-		t := &TopicRecord{Name: d.string(), ID: d.id()}
-		n := d.count(2)
+		t := &TopicRecord{Name: d.Text(), ID: d.id()}
+		n := d.Count(2)
 		if n > 0 {
 			t.Configs = make(map[string]string, n)
 		}
 		for range n {
-			k := d.string()
-			t.Configs[k] = d.string()
+			k := d.Text()
+			t.Configs[k] = d.Text()
 		}
 		r = t
 	case TypePartition:
-		pr := &PartitionRecord{TopicID: d.id(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
-			Leader: d.int32(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+		pr := &PartitionRecord{TopicID: d.id(), Partition: d.Varint32(), Replicas: d.int32s(), ISR: d.int32s(),
+			Leader: d.Varint32(), LeaderEpoch: d.Varint32(), PartitionEpoch: d.Varint32()}
 		if version == reassignmentV1 {
 			pr.AddingReplicas, pr.RemovingReplicas = d.int32s(), d.int32s()
 		}
 		r = pr
 	case TypeConfig:
-		c := &ConfigRecord{Resource: ConfigResource(d.byte()), ResourceName: d.string(), Name: d.string()}
-		switch d.byte() {
+		c := &ConfigRecord{Resource: ConfigResource(d.Byte()), ResourceName: d.Text(), Name: d.Text()}
+		switch d.Byte() {
 		case 0:
 		case 1:
-			v := d.string()
+			v := d.Text()
 			c.Value = &v
 		default:
-			d.fail()
+			d.Fail()
 		}
 		r = c
 	case TypeRemoveTopic:
@@ -272,92 +274,29 @@ func DecodeRecord(b []byte) (Record, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, typ)
 	}
-	if d.bad || len(d.b) != 0 {
+	if d.Bad() || d.Len() != 0 {
 		return nil, fmt.Errorf("%w: type %d", ErrCorrupt, typ)
 	}
 	return r, nil
 }
 
-// decoder reads fields, remembering the first failure so callers check
-// once at the end (as kbin.Reader does).
-type decoder struct {
-	b   []byte
-	bad bool
-}
-
-func (d *decoder) fail() { d.bad, d.b = true, nil }
-
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) int32() int32 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 || v != int64(int32(v)) {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return int32(v)
-}
-
-// count reads a list length; each element takes at least minSize bytes,
-// so a length the remaining bytes cannot hold is corrupt (and never
-// allocates).
-func (d *decoder) count(minSize int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)/minSize) {
-		d.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
+// decoder reads a record's fields (binread.Reader) and the types only
+// metadata records have.
+type decoder struct{ binread.Reader }
 
 func (d *decoder) id() (id TopicID) {
-	if len(d.b) < len(id) {
-		d.fail()
-		return id
-	}
-	copy(id[:], d.b)
-	d.b = d.b[len(id):]
+	copy(id[:], d.Fixed(len(id)))
 	return id
 }
 
 func (d *decoder) int32s() []int32 {
-	n := d.count(1)
+	n := d.Count(1)
 	if n == 0 {
 		return nil
 	}
 	vs := make([]int32, n)
 	for i := range vs {
-		vs[i] = d.int32()
+		vs[i] = d.Varint32()
 	}
 	return vs
 }

@@ -137,8 +137,8 @@ func appendBrokerRecordV1(dst []byte, r *BrokerRecord) []byte {
 
 func decodeBrokerRecordV1(d *decoder, r *BrokerRecord) {
 	r.Incarnation = IncarnationID(d.id())
-	r.BrokerEpoch = d.int64()
-	r.Fenced = d.bool()
+	r.BrokerEpoch = d.Varint()
+	r.Fenced = d.Bool()
 }
 
 func (r *FenceBrokerRecord) appendBody(dst []byte) []byte {
@@ -187,47 +187,26 @@ func appendBool(dst []byte, v bool) []byte {
 func decodeClusterRecord(d *decoder, typ RecordType, version byte) Record {
 	switch typ {
 	case TypeFenceBroker:
-		return &FenceBrokerRecord{NodeID: d.int32(), BrokerEpoch: d.int64()}
+		return &FenceBrokerRecord{NodeID: d.Varint32(), BrokerEpoch: d.Varint()}
 	case TypeUnfenceBroker:
-		return &UnfenceBrokerRecord{NodeID: d.int32(), BrokerEpoch: d.int64()}
+		return &UnfenceBrokerRecord{NodeID: d.Varint32(), BrokerEpoch: d.Varint()}
 	case TypePartitionChange:
-		r := &PartitionChangeRecord{TopicID: d.id(), Partition: d.int32(), Leader: d.int32(), ISR: d.int32s()}
-		if d.bool() {
+		r := &PartitionChangeRecord{TopicID: d.id(), Partition: d.Varint32(), Leader: d.Varint32(), ISR: d.int32s()}
+		if d.Bool() {
 			r.Replicas = d.int32s()
 			if r.Replicas == nil {
 				r.Replicas = []int32{} // present but empty: Apply refuses it
 			}
 		}
-		r.LeaderEpoch, r.PartitionEpoch = d.int32(), d.int32()
+		r.LeaderEpoch, r.PartitionEpoch = d.Varint32(), d.Varint32()
 		if version == reassignmentV1 {
 			r.AddingReplicas, r.RemovingReplicas = d.int32s(), d.int32s()
 		}
 		return r
 	case TypeProducerIDs:
-		return &ProducerIDsRecord{NodeID: d.int32(), BrokerEpoch: d.int64(), NextBlockStart: d.int64()}
+		return &ProducerIDsRecord{NodeID: d.Varint32(), BrokerEpoch: d.Varint(), NextBlockStart: d.Varint()}
 	}
 	panic(fmt.Sprintf("metadata: decodeClusterRecord of type %d", typ))
-}
-
-func (d *decoder) int64() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bool() bool {
-	switch d.byte() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail()
-	return false
 }
 
 // applyClusterRecord applies a record of types 7 to 10 to img, which

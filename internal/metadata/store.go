@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gregor-log/gregor/internal/binread"
 	"github.com/gregor-log/gregor/internal/fsutil"
 )
 
@@ -162,26 +163,25 @@ func EncodeBatch(records []Record) []byte {
 
 // DecodeBatch decodes a batch payload.
 func DecodeBatch(b []byte) ([]Record, error) {
-	d := &decoder{b: b}
-	n := d.count(3) // a record takes at least a length, a type and a version
-	if d.bad {
+	d := binread.New(b)
+	n := d.Count(3) // a record takes at least a length, a type and a version
+	if d.Bad() {
 		return nil, fmt.Errorf("%w: batch count", ErrCorrupt)
 	}
 	records := make([]Record, 0, n)
 	for range n {
-		size := d.uvarint()
-		if d.bad || size > uint64(len(d.b)) {
+		rec := d.Bytes()
+		if d.Bad() {
 			return nil, fmt.Errorf("%w: record length", ErrCorrupt)
 		}
-		r, err := DecodeRecord(d.b[:size])
+		r, err := DecodeRecord(rec)
 		if err != nil {
 			return nil, err
 		}
-		d.b = d.b[size:]
 		records = append(records, r)
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the batch", ErrCorrupt, len(d.b))
+	if d.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the batch", ErrCorrupt, d.Len())
 	}
 	return records, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/gregor-log/gregor/internal/binread"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -44,13 +45,13 @@ func encodeEntryData(t tag, batch []byte) []byte {
 
 // decodeEntryData splits a normal entry's data into its tag and batch.
 func decodeEntryData(data []byte) (tag, []byte, error) {
-	d := &reader{b: data}
-	if v := d.byte(); v != entryVersion {
+	d := &reader{binread.New(data)}
+	if v := d.Byte(); v != entryVersion {
 		return tag{}, nil, fmt.Errorf("%w: entry version %d", ErrCorrupt, v)
 	}
-	t := tag{proposer: d.uvarint(), id: d.uvarint()}
-	batch := d.rest()
-	if d.bad {
+	t := tag{proposer: d.Uvarint(), id: d.Uvarint()}
+	batch := d.Rest()
+	if d.Bad() {
 		return tag{}, nil, fmt.Errorf("%w: entry header", ErrCorrupt)
 	}
 	return t, batch, nil
@@ -63,13 +64,13 @@ func encodeConfContext(proposer uint64, addr string) []byte {
 }
 
 func decodeConfContext(ctx []byte) (proposer uint64, addr string, err error) {
-	d := &reader{b: ctx}
-	if v := d.byte(); v != entryVersion {
+	d := &reader{binread.New(ctx)}
+	if v := d.Byte(); v != entryVersion {
 		return 0, "", fmt.Errorf("%w: conf change context version %d", ErrCorrupt, v)
 	}
-	proposer = d.uvarint()
-	rest := d.rest()
-	if d.bad || len(rest) > maxAddressBytes {
+	proposer = d.Uvarint()
+	rest := d.Rest()
+	if d.Bad() || len(rest) > maxAddressBytes {
 		return 0, "", fmt.Errorf("%w: conf change context", ErrCorrupt)
 	}
 	return proposer, string(rest), nil

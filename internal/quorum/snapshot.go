@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gregor-log/gregor/internal/binread"
 	"github.com/gregor-log/gregor/internal/metadata"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -75,13 +76,13 @@ func appendIDs(dst []byte, ids []uint64) []byte {
 }
 
 func (d *reader) ids() []uint64 {
-	n := d.count()
+	n := d.Count(1)
 	if n == 0 {
 		return nil
 	}
 	ids := make([]uint64, n)
 	for i := range ids {
-		ids[i] = d.uvarint()
+		ids[i] = d.Uvarint()
 	}
 	return ids
 }
@@ -121,22 +122,22 @@ func decodeSnapshotFile(b []byte) (*pb.Snapshot, error) {
 	if uint64(n) != uint64(len(p)) || crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(b[8:]) {
 		return nil, fmt.Errorf("%w: snapshot file length or checksum", ErrCorrupt)
 	}
-	d := &reader{b: p}
-	if v := d.byte(); v != snapFileVersion {
+	d := &reader{binread.New(p)}
+	if v := d.Byte(); v != snapFileVersion {
 		return nil, fmt.Errorf("%w: snapshot file version %d", ErrCorrupt, v)
 	}
-	index, term := d.uvarint(), d.uvarint()
+	index, term := d.Uvarint(), d.Uvarint()
 	cs := &pb.ConfState{Voters: d.ids(), Learners: d.ids(), VotersOutgoing: d.ids(), LearnersNext: d.ids()}
-	switch d.byte() {
+	switch d.Byte() {
 	case 0:
 		cs.AutoLeave = new(false)
 	case 1:
 		cs.AutoLeave = new(true)
 	default:
-		d.fail()
+		d.Fail()
 	}
-	data := d.rest()
-	if d.bad {
+	data := d.Rest()
+	if d.Bad() {
 		return nil, fmt.Errorf("%w: snapshot file fields", ErrCorrupt)
 	}
 	return &pb.Snapshot{
@@ -224,23 +225,23 @@ var errSnapshotData = errors.New("snapshot data")
 
 // decodeSnapshotData decodes a snapshot's data, from disk or a peer.
 func decodeSnapshotData(b []byte) (stateMachine, error) {
-	d := &reader{b: b}
-	if v := d.byte(); v != snapDataVersion {
+	d := &reader{binread.New(b)}
+	if v := d.Byte(); v != snapDataVersion {
 		return stateMachine{}, fmt.Errorf("%w: %w: version %d", ErrCorrupt, errSnapshotData, v)
 	}
-	offset := d.uvarint()
-	n := d.count()
+	offset := d.Uvarint()
+	n := d.Count(1)
 	addresses := make(map[uint64]string, n)
 	for range n {
-		id := d.uvarint()
-		addr := d.bytes()
+		id := d.Uvarint()
+		addr := d.Bytes()
 		if id == 0 || len(addr) > maxAddressBytes {
-			d.fail()
+			d.Fail()
 		}
 		addresses[id] = string(addr)
 	}
-	rest := d.rest()
-	if d.bad || offset > 1<<62 || len(addresses) != n {
+	rest := d.Rest()
+	if d.Bad() || offset > 1<<62 || len(addresses) != n {
 		return stateMachine{}, fmt.Errorf("%w: %w: header", ErrCorrupt, errSnapshotData)
 	}
 	records, err := metadata.DecodeBatch(rest)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gregor-log/gregor/internal/binread"
 	"github.com/gregor-log/gregor/internal/fsutil"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -130,22 +131,22 @@ func decodeWALRecord(p []byte) (walRecord, error) {
 		return walRecord{}, fmt.Errorf("%w: empty WAL record", ErrCorrupt)
 	}
 	r := walRecord{typ: p[0]}
-	d := &reader{b: p[1:]}
+	d := &reader{binread.New(p[1:])}
 	switch r.typ {
 	case walMarker:
-		r.index, r.term = d.uvarint(), d.uvarint()
+		r.index, r.term = d.Uvarint(), d.Uvarint()
 	case walEntry:
-		r.index, r.term = d.uvarint(), d.uvarint()
-		typ := pb.EntryType(d.byte())
+		r.index, r.term = d.Uvarint(), d.Uvarint()
+		typ := pb.EntryType(d.Byte())
 		if typ != pb.EntryNormal && typ != pb.EntryConfChange && typ != pb.EntryConfChangeV2 {
-			d.fail()
+			d.Fail()
 		}
-		data := d.rest()
-		if d.bad {
+		data := d.Rest()
+		if d.Bad() {
 			break
 		}
 		if r.index == 0 {
-			d.fail()
+			d.Fail()
 			break
 		}
 		r.entry = &pb.Entry{Index: new(r.index), Term: new(r.term), Type: typ.Enum()}
@@ -153,11 +154,11 @@ func decodeWALRecord(p []byte) (walRecord, error) {
 			r.entry.Data = data
 		}
 	case walHardState:
-		r.hardState = &pb.HardState{Term: new(d.uvarint()), Vote: new(d.uvarint()), Commit: new(d.uvarint())}
+		r.hardState = &pb.HardState{Term: new(d.Uvarint()), Vote: new(d.Uvarint()), Commit: new(d.Uvarint())}
 	default:
 		return walRecord{}, fmt.Errorf("%w: WAL record type %d", ErrCorrupt, r.typ)
 	}
-	if d.bad || len(d.b) != 0 {
+	if d.Bad() || d.Len() != 0 {
 		return walRecord{}, fmt.Errorf("%w: WAL record type %d", ErrCorrupt, r.typ)
 	}
 	return r, nil
@@ -348,59 +349,6 @@ func (w *wal) close() error {
 	return err
 }
 
-// reader decodes fields, remembering the first failure so callers check
-// once at the end.
-type reader struct {
-	b   []byte
-	bad bool
-}
-
-func (d *reader) fail() { d.bad, d.b = true, nil }
-
-func (d *reader) byte() byte {
-	if len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a list length; each element takes at least one byte, so a
-// length the remaining bytes cannot hold is corrupt (and never allocates).
-func (d *reader) count() int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (d *reader) bytes() []byte {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *reader) rest() []byte {
-	v := d.b
-	d.b = d.b[len(d.b):]
-	return v
-}
+// reader reads the fields of the WAL, snapshots and proposals
+// (binread.Reader) and the id lists only snapshots have.
+type reader struct{ binread.Reader }
