@@ -254,6 +254,14 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		s.close()
 		return nil, err
 	}
+	// The index files stay closed until their first entry is written
+	// (persistTable opens them): a new or idle partition then holds one
+	// descriptor, its .log, instead of three, which is what lets ten
+	// thousand idle partitions fit a common 20,000-file limit.
+	if err := s.closeIndexFiles(); err != nil {
+		s.close()
+		return nil, err
+	}
 	s.index.set(nil)
 	s.timeIndex.set(nil)
 	s.indexLoaded.Store(true)
