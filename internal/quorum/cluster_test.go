@@ -306,6 +306,23 @@ func TestThreeVotersConverge(t *testing.T) {
 		if len(st.Voters) != 3 || st.Learner || st.Err != nil || st.Leader != lead.NodeID() {
 			t.Fatalf("node %d status %+v", n.NodeID(), st)
 		}
+		if (n == lead) != (st.Match != nil) {
+			t.Fatalf("node %d (leader %d) has Match %v: only the leader knows the members' progress", n.NodeID(), lead.NodeID(), st.Match)
+		}
+	}
+	// Every member has an entry; a majority holds the commit.
+	st := lead.Status()
+	if len(st.Match) != 3 || st.Match[lead.NodeID()] < st.Commit {
+		t.Fatalf("leader Match %v, commit %d", st.Match, st.Commit)
+	}
+	held := 0
+	for _, m := range st.Match {
+		if m >= st.Commit {
+			held++
+		}
+	}
+	if held < 2 {
+		t.Fatalf("Match %v: no majority at commit %d", st.Match, st.Commit)
 	}
 }
 

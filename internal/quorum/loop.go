@@ -500,5 +500,12 @@ func (n *Node) statusInLoop() Status {
 	for _, id := range slices.Sorted(maps.Keys(n.loop.addresses)) {
 		s.Members[nodeID(id)] = n.loop.addresses[id]
 	}
+	if bs.RaftState == raft.StateLeader {
+		// Status copies every member's progress: only on request.
+		s.Match = map[int32]uint64{}
+		for id, pr := range n.loop.rn.Status().Progress {
+			s.Match[nodeID(id)] = pr.Match
+		}
+	}
 	return s
 }

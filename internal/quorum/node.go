@@ -414,6 +414,10 @@ type Status struct {
 	Voters, Learners  []int32
 	// Members maps node ids to their transport addresses.
 	Members map[int32]string
+	// Match is, on the leader only, the highest log index known to be
+	// held by each member, itself included (raft's Progress.Match); nil
+	// on other nodes.
+	Match map[int32]uint64
 	// ImageOffset is the number of metadata records applied.
 	ImageOffset int64
 	// Err says why the node stopped, if it failed.

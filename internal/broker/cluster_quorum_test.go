@@ -1,0 +1,72 @@
+package broker_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gregor-log/gregor/internal/clustertest"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeQuorum, sent to any node (here a learner and a voter that is
+// not the controller), describes the Raft log as the active controller
+// sees it: the controller leads, voters are CurrentVoters, learners
+// Observers, and a majority of voters holds the high watermark.
+func TestClusterDescribeQuorum(t *testing.T) {
+	c := clustertest.StartWithLearners(t, 3, 1, nil)
+	c.WaitForBrokers(t, 4)
+	c.WaitForLearner(t, 4)
+	var ctl int32 = -1
+	clustertest.WaitFor(t, 30*time.Second, "one controller", func() bool { ctl = c.Controller(); return ctl >= 0 })
+	describe := func(addr string, topic string) *kmsg.DescribeQuorumResponse {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDescribeQuorumRequestTopicPartition()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return seedRequest(t, addr, req).(*kmsg.DescribeQuorumResponse)
+	}
+	for _, n := range c.Nodes {
+		if n.ID == ctl {
+			continue
+		}
+		var resp *kmsg.DescribeQuorumResponse
+		clustertest.WaitFor(t, 30*time.Second, "every member's progress", func() bool {
+			resp = describe(n.Addr, "__cluster_metadata")
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || len(p.Observers) != 1 {
+				return false
+			}
+			for _, r := range append(p.CurrentVoters, p.Observers...) {
+				if r.LogEndOffset < 0 {
+					return false
+				}
+			}
+			return true
+		})
+		p := resp.Topics[0].Partitions[0]
+		if p.LeaderID != ctl || p.LeaderEpoch < 1 || p.HighWatermark < 1 {
+			t.Fatalf("node %d: leader %d epoch %d high watermark %d, want controller %d", n.ID, p.LeaderID, p.LeaderEpoch, p.HighWatermark, ctl)
+		}
+		var voters []int32
+		held := 0
+		for _, v := range p.CurrentVoters {
+			voters = append(voters, v.ReplicaID)
+			if v.LogEndOffset >= p.HighWatermark {
+				held++
+			}
+		}
+		if !slices.Equal(voters, []int32{1, 2, 3}) || p.Observers[0].ReplicaID != 4 || held < 2 {
+			t.Fatalf("node %d: voters %+v observers %+v", n.ID, p.CurrentVoters, p.Observers)
+		}
+		if len(resp.Nodes) != 3 || len(resp.Nodes[0].Listeners) != 1 || resp.Nodes[0].Listeners[0].Name != "CONTROLLER" {
+			t.Fatalf("node %d: v2 nodes %+v", n.ID, resp.Nodes)
+		}
+	}
+	if p := describe(c.Nodes[0].Addr, "orders").Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("a topic other than the metadata log: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
