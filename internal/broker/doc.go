@@ -8,7 +8,7 @@
 // quorum (internal/quorum), the quorum's leader is the active controller
 // (metadata.Controller, fed by BrokerRegistration, BrokerHeartbeat,
 // AlterPartition, ElectLeaders and AllocateProducerIds, served only in a
-// cluster), and every partition plays the role the image gives it: leader,
+// cluster; DescribeQuorum shows the Raft log), and every partition plays the role the image gives it: leader,
 // or follower copying from its leader (internal/replication). Partition
 // reassignments (AlterPartitionReassignments, ListPartitionReassignments)
 // move replicas between brokers, the copy throttled by
