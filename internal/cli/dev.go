@@ -37,9 +37,17 @@ const (
 )
 
 // devVoters is how many of nodes are voters when --voters is not given:
-// all of them up to five (so up to five nodes every node is a
-// controller, as before learners existed), five beyond.
-func devVoters(nodes int) int { return min(nodes, maxDevVoters) }
+// the largest odd number up to five. An even voter count tolerates no
+// more failures than the odd one below it (four voters need three for a
+// majority, as five do) while every commit waits for one more node, so
+// the extra node is better a learner.
+func devVoters(nodes int) int {
+	v := min(nodes, maxDevVoters)
+	if v > 1 && v%2 == 0 {
+		v--
+	}
+	return v
+}
 
 func (a *app) devCommand() *cobra.Command {
 	var o devClusterOptions
@@ -48,8 +56,8 @@ func (a *app) devCommand() *cobra.Command {
 		Short: "Run a local multi-node cluster (one process per node)",
 		Long: `Run a local cluster of --nodes brokers on loopback, each a "gregor serve"
 process of this binary with its own data directory and random free ports.
-Nodes 1 to --voters are the controller voters (default: every node up to
-five, five beyond); the others are Raft learners, brokers that receive the
+Nodes 1 to --voters are the controller voters (default: the largest odd
+number up to five: 1, 3 or 5); the others are Raft learners, brokers that receive the
 metadata log and never become the controller. The bootstrap address is
 printed once the nodes are started; each node's log is written to
 node-<id>.log in the data directory. Ctrl-C (SIGINT) or SIGTERM stops
@@ -66,7 +74,7 @@ Without --data-dir the data lives in a temporary directory removed on exit.`,
 	}
 	fs := cluster.Flags()
 	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes (1 to 16)")
-	fs.IntVar(&o.voters, "voters", 0, "how many of the nodes are controller voters, 1 to 5 (default: every node up to 5)")
+	fs.IntVar(&o.voters, "voters", 0, "how many of the nodes are controller voters, 1 to 5 (default: the largest odd number up to 5)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the nodes' data (default: a temporary one, removed on exit)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the nodes' log level: debug, info, warn or error")
 	return newGroup("dev", "Development helpers (a local multi-node cluster)", "  gregor dev cluster --nodes 3", cluster)

@@ -28,9 +28,10 @@ func TestDevClusterNodesFlag(t *testing.T) {
 	}
 }
 
-// Without --voters every node up to five is a voter, five beyond.
+// Without --voters the voters are the largest odd number of nodes up to
+// five.
 func TestDevVoters(t *testing.T) {
-	for nodes, want := range map[int]int{1: 1, 3: 3, 5: 5, 6: 5, 16: 5} {
+	for nodes, want := range map[int]int{1: 1, 2: 1, 3: 3, 4: 3, 5: 5, 6: 5, 16: 5} {
 		if got := devVoters(nodes); got != want {
 			t.Errorf("devVoters(%d) = %d, want %d", nodes, got, want)
 		}
