@@ -20,7 +20,7 @@ import (
 )
 
 // clusterOnlyAPIs are served only with controller voters configured.
-var clusterOnlyAPIs = []int16{int16(kmsg.ElectLeaders), int16(kmsg.DescribeQuorum), int16(kmsg.AllocateProducerIDs), int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
+var clusterOnlyAPIs = []int16{int16(kmsg.ElectLeaders), int16(kmsg.DescribeQuorum), int16(kmsg.UnregisterBroker), int16(kmsg.AllocateProducerIDs), int16(kmsg.AlterPartition), int16(kmsg.BrokerRegistration), int16(kmsg.BrokerHeartbeat)}
 
 // seedRequest sends req to the broker at addr itself (not routed by the
 // client to a leader or the controller).

@@ -278,6 +278,22 @@ func (c *Controller) Heartbeat(now time.Time, req BrokerHeartbeat) (BrokerHeartb
 	return res, records, nil
 }
 
+// UnregisterBroker removes broker id's registration (UnregisterBroker,
+// API 64), for a broker that is gone for good. An unfenced broker is
+// fenced in the same batch, its leaderships moved and its ISR memberships
+// dropped as if its session had expired; its replicas stay in the
+// partitions' replica lists until they are reassigned.
+func (c *Controller) UnregisterBroker(id int32) ([]Record, error) {
+	b, ok := c.img.Broker(id)
+	if !ok {
+		return nil, controllerErr(kerr.BrokerIDNotRegistered, "Broker %d is not registered.", id)
+	}
+	records := c.fence(b, map[int32]bool{id: true})
+	records = append(records, &UnregisterBrokerRecord{NodeID: id, BrokerEpoch: b.BrokerEpoch})
+	delete(c.brokers, id)
+	return records, nil
+}
+
 // fence returns the records that take the brokers in gone out of every
 // leadership and ISR, then fence b if it is not already.
 func (c *Controller) fence(b *Broker, gone map[int32]bool) []Record {

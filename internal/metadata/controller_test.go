@@ -307,3 +307,40 @@ func TestControllerOverLegacyLog(t *testing.T) {
 	h2.heartbeat(1, false, false)
 	wantPartition(t, h2, "a", 0, 1, []int32{1}, 2)
 }
+
+// UnregisterBroker removes a broker for good: a live one is fenced in the
+// same batch (its leaderships move, it leaves the ISR), the record drops
+// the registration, and the partitions keep it as a replica until they
+// are reassigned. A second unregistration is BROKER_ID_NOT_REGISTERED.
+func TestUnregisterBroker(t *testing.T) {
+	h := newHarness(t, testConfig(), "", "", "")
+	_, recs, err := h.c.CreateTopic(h.now, CreateTopicRequest{Name: "t", NumPartitions: -1, ReplicationFactor: -1,
+		Assignment: [][]int32{{3, 1, 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(recs)
+	recs, err = h.c.UnregisterBroker(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(recs)
+	if _, ok := h.img.Broker(3); ok {
+		t.Fatal("broker 3 is still registered")
+	}
+	p := h.partition("t", 0)
+	if p.Leader == 3 || slices.Contains(p.ISR, 3) || !slices.Equal(p.Replicas, []int32{3, 1, 2}) || p.LeaderEpoch != 1 {
+		t.Fatalf("partition after unregistering its leader: %+v", p)
+	}
+	// New topics are placed on the registered brokers only.
+	if tp := h.createTopic("u", 4, 2); tp != nil {
+		for _, p := range tp.Partitions {
+			if slices.Contains(p.Replicas, 3) {
+				t.Fatalf("new partition on the unregistered broker: %+v", p)
+			}
+		}
+	}
+	if _, err := h.c.UnregisterBroker(3); !errors.Is(err, kerr.BrokerIDNotRegistered) {
+		t.Fatalf("second unregistration: %v", err)
+	}
+}

@@ -223,7 +223,7 @@ func (img *Image) apply(r Record) error {
 		}
 		delete(img.topics, name)
 		delete(img.topicIDs, r.ID)
-	case *FenceBrokerRecord, *UnfenceBrokerRecord, *PartitionChangeRecord, *ProducerIDsRecord:
+	case *FenceBrokerRecord, *UnfenceBrokerRecord, *PartitionChangeRecord, *ProducerIDsRecord, *UnregisterBrokerRecord:
 		return img.applyClusterRecord(r)
 	default:
 		panic(fmt.Sprintf("metadata: unknown record %T", r))

@@ -20,7 +20,7 @@ const (
 	TypePartition   RecordType = 4
 	TypeConfig      RecordType = 5
 	TypeRemoveTopic RecordType = 6
-	// Types 7 to 10 (the controller's records) are in records_cluster.go.
+	// Types 7 to 11 (the controller's records) are in records_cluster.go.
 )
 
 // ErrCorrupt: bytes that do not decode as a record.
@@ -269,7 +269,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = c
 	case TypeRemoveTopic:
 		r = &RemoveTopicRecord{ID: d.id()}
-	case TypeFenceBroker, TypeUnfenceBroker, TypePartitionChange, TypeProducerIDs:
+	case TypeFenceBroker, TypeUnfenceBroker, TypePartitionChange, TypeProducerIDs, TypeUnregisterBroker:
 		r = decodeClusterRecord(d, typ, version)
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, typ)

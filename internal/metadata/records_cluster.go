@@ -18,10 +18,11 @@ import (
 //     non-empty subset of the replicas, and neither holds a node twice.
 
 const (
-	TypeFenceBroker     RecordType = 7
-	TypeUnfenceBroker   RecordType = 8
-	TypePartitionChange RecordType = 9
-	TypeProducerIDs     RecordType = 10
+	TypeFenceBroker      RecordType = 7
+	TypeUnfenceBroker    RecordType = 8
+	TypePartitionChange  RecordType = 9
+	TypeProducerIDs      RecordType = 10
+	TypeUnregisterBroker RecordType = 11
 )
 
 // brokerRecordV1 is the BrokerRecord version with Incarnation, BrokerEpoch
@@ -83,10 +84,22 @@ type ProducerIDsRecord struct {
 	NextBlockStart int64
 }
 
-func (*FenceBrokerRecord) Type() RecordType     { return TypeFenceBroker }
-func (*UnfenceBrokerRecord) Type() RecordType   { return TypeUnfenceBroker }
-func (*PartitionChangeRecord) Type() RecordType { return TypePartitionChange }
-func (*ProducerIDsRecord) Type() RecordType     { return TypeProducerIDs }
+// UnregisterBrokerRecord removes a broker's registration (UnregisterBroker,
+// API 64): it leaves Metadata, placement and the controller's liveness.
+// The broker must be fenced, so it leads nothing and is in no ISR; the
+// controller fences it in the same batch when it is not. Partitions keep
+// naming it as a replica until they are reassigned. A broker that is still
+// running registers again at its next heartbeat, as in Kafka.
+type UnregisterBrokerRecord struct {
+	NodeID      int32
+	BrokerEpoch int64
+}
+
+func (*UnregisterBrokerRecord) Type() RecordType { return TypeUnregisterBroker }
+func (*FenceBrokerRecord) Type() RecordType      { return TypeFenceBroker }
+func (*UnfenceBrokerRecord) Type() RecordType    { return TypeUnfenceBroker }
+func (*PartitionChangeRecord) Type() RecordType  { return TypePartitionChange }
+func (*ProducerIDsRecord) Type() RecordType      { return TypeProducerIDs }
 
 // versionOf is the encoding version of r: the oldest that holds its
 // fields, so records that do not use a later field keep their bytes.
@@ -151,6 +164,11 @@ func (r *UnfenceBrokerRecord) appendBody(dst []byte) []byte {
 	return binary.AppendVarint(dst, r.BrokerEpoch)
 }
 
+func (r *UnregisterBrokerRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.NodeID))
+	return binary.AppendVarint(dst, r.BrokerEpoch)
+}
+
 func (r *PartitionChangeRecord) appendBody(dst []byte) []byte {
 	dst = append(dst, r.TopicID[:]...)
 	dst = binary.AppendVarint(dst, int64(r.Partition))
@@ -181,7 +199,7 @@ func appendBool(dst []byte, v bool) []byte {
 	return append(dst, 0)
 }
 
-// decodeClusterRecord decodes the body of a record of types 7 to 10 at a
+// decodeClusterRecord decodes the body of a record of types 7 to 11 at a
 // version knownVersion accepts; the caller checks d for failure and
 // trailing bytes.
 func decodeClusterRecord(d *decoder, typ RecordType, version byte) Record {
@@ -190,6 +208,8 @@ func decodeClusterRecord(d *decoder, typ RecordType, version byte) Record {
 		return &FenceBrokerRecord{NodeID: d.Varint32(), BrokerEpoch: d.Varint()}
 	case TypeUnfenceBroker:
 		return &UnfenceBrokerRecord{NodeID: d.Varint32(), BrokerEpoch: d.Varint()}
+	case TypeUnregisterBroker:
+		return &UnregisterBrokerRecord{NodeID: d.Varint32(), BrokerEpoch: d.Varint()}
 	case TypePartitionChange:
 		r := &PartitionChangeRecord{TopicID: d.id(), Partition: d.Varint32(), Leader: d.Varint32(), ISR: d.int32s()}
 		if d.Bool() {
@@ -209,7 +229,7 @@ func decodeClusterRecord(d *decoder, typ RecordType, version byte) Record {
 	panic(fmt.Sprintf("metadata: decodeClusterRecord of type %d", typ))
 }
 
-// applyClusterRecord applies a record of types 7 to 10 to img, which
+// applyClusterRecord applies a record of types 7 to 11 to img, which
 // Apply has already copied.
 func (img *Image) applyClusterRecord(r Record) error {
 	switch r := r.(type) {
@@ -217,6 +237,18 @@ func (img *Image) applyClusterRecord(r Record) error {
 		return img.setFenced(r.NodeID, r.BrokerEpoch, true)
 	case *UnfenceBrokerRecord:
 		return img.setFenced(r.NodeID, r.BrokerEpoch, false)
+	case *UnregisterBrokerRecord:
+		old, ok := img.brokers[r.NodeID]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: unregistering unknown broker %d", ErrInvalidRecord, r.NodeID)
+		case old.BrokerEpoch != r.BrokerEpoch:
+			return fmt.Errorf("%w: unregistering broker %d epoch %d, registered with %d", ErrInvalidRecord, r.NodeID, r.BrokerEpoch, old.BrokerEpoch)
+		case !old.Fenced:
+			return fmt.Errorf("%w: unregistering broker %d, which is not fenced", ErrInvalidRecord, r.NodeID)
+		}
+		delete(img.brokers, r.NodeID)
+		return nil
 	case *PartitionChangeRecord:
 		return img.applyPartitionChange(r)
 	case *ProducerIDsRecord:

@@ -32,6 +32,8 @@ func clusterSample() [][]Record {
 		{&PartitionChangeRecord{TopicID: idA, Partition: 0, Leader: 1, ISR: []int32{1}, Replicas: []int32{1, 3},
 			LeaderEpoch: 3, PartitionEpoch: 3}},
 		{&ProducerIDsRecord{NodeID: 1, BrokerEpoch: 2, NextBlockStart: 1000}},
+		{&BrokerRecord{NodeID: 4, Incarnation: inc, BrokerEpoch: 5, Fenced: true}},
+		{&UnregisterBrokerRecord{NodeID: 4, BrokerEpoch: 5}},
 	}
 }
 
@@ -49,6 +51,9 @@ func TestClusterRecordsApply(t *testing.T) {
 	}
 	if img.NextProducerID() != 1000 {
 		t.Fatalf("next producer id %d", img.NextProducerID())
+	}
+	if b4, ok := img.Broker(4); ok {
+		t.Fatalf("unregistered broker 4 is still there: %+v", b4)
 	}
 	// Round trip through the encoding, record by record.
 	for _, batch := range clusterSample() {
@@ -86,6 +91,9 @@ func TestClusterRecordsApplyRejects(t *testing.T) {
 		{"unfence an unfenced broker", &UnfenceBrokerRecord{NodeID: 1, BrokerEpoch: 2}},
 		{"register with an older epoch", &BrokerRecord{NodeID: 1, BrokerEpoch: 2, Fenced: true}},
 		{"producer ids backwards", &ProducerIDsRecord{NodeID: 1, NextBlockStart: 0}},
+		{"unregister unknown broker", &UnregisterBrokerRecord{NodeID: 9}},
+		{"unregister with a stale epoch", &UnregisterBrokerRecord{NodeID: 1, BrokerEpoch: 1}},
+		{"unregister an unfenced broker", &UnregisterBrokerRecord{NodeID: 1, BrokerEpoch: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := base.Apply(tc.rec); !errors.Is(err, ErrInvalidRecord) {
