@@ -2,12 +2,14 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/clustertest"
 	"github.com/gregor-log/gregor/internal/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // In a three-node cluster with racks a, a and b, CreateTopics and
@@ -37,9 +39,28 @@ func TestClusterPlacementUsesRacks(t *testing.T) {
 		t.Fatalf("CreateTopic: %v / %v", err, resp.Err)
 	}
 	checkRackPlacement(t, c, topic, 3)
-	if resp, err := adm.CreatePartitions(ctx, 6, topic); err != nil || resp[topic].Err != nil {
-		t.Fatalf("CreatePartitions: %v / %v", err, resp[topic].Err)
-	}
+	// kadm reads the partition count from whichever broker it asks: wait
+	// until every node's image has the topic.
+	clustertest.WaitFor(t, 30*time.Second, "every node to know the topic", func() bool {
+		for _, n := range c.Live() {
+			if mt, ok := n.MetadataImage().Topic(topic); !ok || len(mt.Partitions) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	// A node may still be opening the topic it just learned of: kadm then
+	// fails before sending CreatePartitions, and the call is retried.
+	clustertest.WaitFor(t, 30*time.Second, "CreatePartitions", func() bool {
+		resp, err := adm.CreatePartitions(ctx, 6, topic)
+		if err == nil && errors.Is(resp[topic].Err, kerr.UnknownTopicOrPartition) {
+			return false
+		}
+		if err != nil || resp[topic].Err != nil {
+			t.Fatalf("CreatePartitions: %v / %v", err, resp[topic].Err)
+		}
+		return true
+	})
 	checkRackPlacement(t, c, topic, 9)
 }
 
