@@ -129,8 +129,7 @@ func TestClusterAddBroker(t *testing.T) {
 func TestClusterLearnerNeverController(t *testing.T) {
 	c := clustertest.StartWithLearners(t, 3, 1, nil)
 	c.WaitForBrokers(t, 4)
-	var old int32
-	clustertest.WaitFor(t, 30*time.Second, "a controller", func() bool { old = c.Controller(); return old >= 0 })
+	old := c.WaitForController(t)
 	c.Node(old).Close()
 	var ctl int32
 	clustertest.WaitFor(t, 30*time.Second, "a new controller", func() bool {

@@ -18,8 +18,7 @@ func TestClusterDescribeQuorum(t *testing.T) {
 	c := clustertest.StartWithLearners(t, 3, 1, nil)
 	c.WaitForBrokers(t, 4)
 	c.WaitForLearner(t, 4)
-	var ctl int32 = -1
-	clustertest.WaitFor(t, 30*time.Second, "one controller", func() bool { ctl = c.Controller(); return ctl >= 0 })
+	ctl := c.WaitForController(t)
 	describe := func(addr string, topic string) *kmsg.DescribeQuorumResponse {
 		req := kmsg.NewPtrDescribeQuorumRequest()
 		rt := kmsg.NewDescribeQuorumRequestTopic()

@@ -18,8 +18,7 @@ func TestClusterUnregisterLearner(t *testing.T) {
 	c.WaitForBrokers(t, 4)
 	c.WaitForLearner(t, 4)
 	c.Node(4).Close()
-	var ctl int32 = -1
-	clustertest.WaitFor(t, 30*time.Second, "one controller", func() bool { ctl = c.Controller(); return ctl >= 0 })
+	ctl := c.WaitForController(t)
 	other := c.Nodes[0]
 	if other.ID == ctl {
 		other = c.Nodes[1]

@@ -56,3 +56,15 @@ func (c *Cluster) Controller() int32 {
 	}
 	return ctl
 }
+
+// WaitForController waits until the live nodes agree on the active
+// controller and returns its node id.
+func (c *Cluster) WaitForController(t testing.TB) int32 {
+	t.Helper()
+	ctl := int32(-1)
+	WaitFor(t, 30*time.Second, "the nodes to agree on a controller", func() bool {
+		ctl = c.Controller()
+		return ctl >= 0
+	})
+	return ctl
+}
