@@ -86,6 +86,29 @@ func verify(t *testing.T, c *Cluster, p *Producer, r *Reader) map[int32][]Stored
 	return replicas
 }
 
+// failedOver waits until node leads no partition any more (what names the
+// fault), checks that every partition it led in before went to a member
+// of that ISR with a higher leader epoch (no unclean election), and waits
+// for writes to go on. It returns the partitions' new state.
+func failedOver(t *testing.T, c *Cluster, p *Producer, before []PartitionState, node int32, what string) []PartitionState {
+	t.Helper()
+	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than node %d (%s)", node, what),
+		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != node })
+	for i, s := range after {
+		if b := before[i]; b.Leader == node && (!slices.Contains(b.ISR, s.Leader) || s.LeaderEpoch <= b.LeaderEpoch) {
+			t.Fatalf("partition %d: new leader %d (epoch %d) was not in the ISR %v of epoch %d", s.Partition, s.Leader, s.LeaderEpoch, b.ISR, b.LeaderEpoch)
+		}
+	}
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, what)
+	return after
+}
+
+// rejoined waits until node is back in every ISR and writes go on.
+func rejoined(c *Cluster, p *Producer, node int32, what string) {
+	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR (%s)", node, what), FullISR)
+	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, what)
+}
+
 // Killing the leader with SIGKILL during continuous acks=all produce: a
 // new leader comes from the ISR, writes go on, the killed node comes back
 // as a follower, and no acknowledged record is lost.
@@ -101,18 +124,10 @@ func kill9Leader(t *testing.T, kind victimKind) {
 	victim, _ := pickVictim(t, c, before, kind)
 
 	c.Kill9(victim)
-	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the killed node %d", victim),
-		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
-	for i, s := range after {
-		if b := before[i]; b.Leader == victim && (!slices.Contains(b.ISR, s.Leader) || s.LeaderEpoch <= b.LeaderEpoch) {
-			t.Fatalf("partition %d: new leader %d (epoch %d) was not in the ISR %v of epoch %d", s.Partition, s.Leader, s.LeaderEpoch, b.ISR, b.LeaderEpoch)
-		}
-	}
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the leader was killed")
+	failedOver(t, c, p, before, victim, "after the leader was killed")
 
 	c.Restart(victim)
-	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the restart")
+	rejoined(c, p, victim, "after the restart")
 	verify(t, c, p, r)
 }
 
@@ -155,8 +170,7 @@ func TestStopFollowerLeavesAndRejoinsISR(t *testing.T) {
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "while a follower is stopped")
 
 	c.Cont(follower)
-	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", follower), FullISR)
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the follower rejoined")
+	rejoined(c, p, follower, "after the follower rejoined")
 	verify(t, c, p, r)
 }
 
@@ -167,19 +181,13 @@ func TestStopFollowerLeavesAndRejoinsISR(t *testing.T) {
 func TestStopLeaderResumesAsZombie(t *testing.T) {
 	c, p, r := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
-	victim, led := pickVictim(t, c, before, plainLeader)
+	victim, _ := pickVictim(t, c, before, plainLeader)
 
 	c.Stop(victim)
-	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the stopped node %d", victim),
-		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
-	if s, b := after[led], before[led]; s.LeaderEpoch <= b.LeaderEpoch || !slices.Contains(b.ISR, s.Leader) {
-		t.Fatalf("partition %d: new leader %d with epoch %d, was leader %d epoch %d isr %v", led, s.Leader, s.LeaderEpoch, victim, b.LeaderEpoch, b.ISR)
-	}
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "while the old leader is stopped")
+	failedOver(t, c, p, before, victim, "while the old leader is stopped")
 
 	c.Cont(victim)
-	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the old leader resumed")
+	rejoined(c, p, victim, "after the old leader resumed")
 	verify(t, c, p, r)
 }
 
@@ -189,13 +197,11 @@ func TestStopLeaderResumesAsZombie(t *testing.T) {
 func TestRollingRestartUnderLoad(t *testing.T) {
 	c, p, r := startLoaded(t)
 	for _, n := range c.Nodes {
+		before := c.WaitPartitions(30*time.Second, topic, "a leader for every partition", FullISR)
 		c.Term(n.ID)
-		c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than the stopped node %d", n.ID),
-			func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != n.ID })
-		c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, fmt.Sprintf("while node %d is down", n.ID))
+		failedOver(t, c, p, before, n.ID, fmt.Sprintf("while node %d is down", n.ID))
 		c.Restart(n.ID)
-		c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", n.ID), FullISR)
-		c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, fmt.Sprintf("after node %d restarted", n.ID))
+		rejoined(c, p, n.ID, fmt.Sprintf("after node %d restarted", n.ID))
 	}
 	verify(t, c, p, r)
 }
@@ -230,17 +236,11 @@ func isolateLeader(t *testing.T, kind victimKind) {
 	}
 	produceIsolated(0)
 
-	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("the majority's leaders other than the isolated node %d", victim),
-		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
-	if s, b := after[led], before[led]; s.LeaderEpoch <= b.LeaderEpoch || !slices.Contains(b.ISR, s.Leader) {
-		t.Fatalf("partition %d: new leader %d with epoch %d, was leader %d epoch %d isr %v", led, s.Leader, s.LeaderEpoch, victim, b.LeaderEpoch, b.ISR)
-	}
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "through the majority")
+	failedOver(t, c, p, before, victim, "through the majority, the leader isolated")
 	produceIsolated(1) // after the majority moved on, still no acknowledgement
 
 	c.Heal(victim)
-	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the heal")
+	rejoined(c, p, victim, "after the heal")
 	replicas := verify(t, c, p, r)
 	for _, s := range replicas[led] {
 		if slices.Contains(sent, s.Value) {
@@ -262,12 +262,7 @@ func TestLeaderCutFromController(t *testing.T) {
 	topicID := topicIDOf(t, c, victim)
 
 	c.Sever(victim, controller)
-	after := c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("leaders other than node %d, cut from the controller", victim),
-		func(s PartitionState) bool { return s.Leader >= 0 && s.Leader != victim })
-	if s, b := after[led], before[led]; s.LeaderEpoch <= b.LeaderEpoch || !slices.Contains(b.ISR, s.Leader) {
-		t.Fatalf("partition %d: new leader %d with epoch %d, was leader %d epoch %d isr %v", led, s.Leader, s.LeaderEpoch, victim, b.LeaderEpoch, b.ISR)
-	}
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "through the new leaders")
+	failedOver(t, c, p, before, victim, "through the new leaders, the old one cut from the controller")
 	var sent []string
 	for i := range 2 {
 		value := fmt.Sprintf("cut-off-%d", i)
@@ -280,8 +275,7 @@ func TestLeaderCutFromController(t *testing.T) {
 	}
 
 	c.Heal(victim)
-	c.WaitPartitions(60*time.Second, topic, fmt.Sprintf("node %d back in every ISR", victim), FullISR)
-	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "after the heal")
+	rejoined(c, p, victim, "after the heal")
 	replicas := verify(t, c, p, r)
 	for _, s := range replicas[led] {
 		if slices.Contains(sent, s.Value) {
