@@ -139,7 +139,7 @@ func TestOffsetDelete(t *testing.T) {
 
 func TestAdminListDescribeDelete(t *testing.T) {
 	h := newHarness(t, testConfig())
-	ids, _ := stableGroup(h, "busy", 2, joinOpts{})
+	stableGroup(h, "busy", 2, joinOpts{})
 	h.commit(8, "idle", "", -1, "t", 0, 5)
 
 	lr := h.c.ListGroups(&kmsg.ListGroupsRequest{Version: 5})
@@ -181,7 +181,6 @@ func TestAdminListDescribeDelete(t *testing.T) {
 	if _, ok := h.c.groups["idle"]; ok {
 		t.Fatal("deleted group still there")
 	}
-	_ = ids
 }
 
 func TestOffsetExpiry(t *testing.T) {
