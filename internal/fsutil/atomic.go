@@ -32,3 +32,21 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	return SyncDir(filepath.Dir(path))
 }
+
+// ReplaceFile replaces path with data by writing a temporary file and
+// renaming it over path, without any fsync: readers see the old content or
+// the new, never a mix, but after a power loss the file may be the old
+// one, the new one, or empty or torn. Only for files whose loss or damage
+// is safe and detected (a checksum), written too often to pay two fsyncs
+// each time.
+func ReplaceFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, data, 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

@@ -33,3 +33,18 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Fatal("write into a missing directory succeeded")
 	}
 }
+
+func TestReplaceFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	for _, want := range []string{"first", "2"} {
+		if err := ReplaceFile(path, []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	if err := ReplaceFile(filepath.Join(t.TempDir(), "missing", "f"), nil); err == nil {
+		t.Fatal("write into a missing directory succeeded")
+	}
+}

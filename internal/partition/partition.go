@@ -125,8 +125,10 @@ type Partition struct {
 	// (hwcheckpoint.go) with each other and with Close and Delete.
 	checkpointMu sync.Mutex
 	// checkpointed is the high watermark in the checkpoint file (-1:
-	// none). Guarded by checkpointMu.
-	checkpointed int64
+	// none), and checkpointDurable whether that write was fsynced.
+	// Guarded by checkpointMu.
+	checkpointed      int64
+	checkpointDurable bool
 
 	mu struct {
 		sync.Mutex
@@ -178,7 +180,9 @@ func Open(dir, topic string, index int32, cfg Config) (*Partition, error) {
 		return nil, errors.Join(fmt.Errorf("partition %s-%d: restoring producer state: %w", topic, index, err), log.Close())
 	}
 	p.openCheckpoint = readCheckpoint(dir, topic, index)
-	p.checkpointed = p.openCheckpoint
+	// A checkpoint found at Open needs no rewrite at Close if the high
+	// watermark never moved: it is on disk already.
+	p.checkpointed, p.checkpointDurable = p.openCheckpoint, p.openCheckpoint >= 0
 	p.mu.recoveredEnd = log.LogEndOffset()
 	p.highWatermark.Store(p.mu.recoveredEnd)
 	return p, nil
