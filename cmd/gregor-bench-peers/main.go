@@ -25,6 +25,9 @@ import (
 )
 
 func main() {
+	// The kfake peer is this binary re-executed; such a child serves kfake
+	// and exits here.
+	perf.ServeKfakeChild()
 	var o perf.CompareOptions
 	fs := pflag.NewFlagSet("gregor-bench-peers", pflag.ContinueOnError)
 	perf.RegisterCompareFlags(fs, &o)

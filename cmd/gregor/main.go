@@ -10,9 +10,13 @@ import (
 	"syscall"
 
 	"github.com/gregor-log/gregor/internal/cli"
+	"github.com/gregor-log/gregor/internal/perf"
 )
 
 func main() {
+	// `gregor bench compare` runs its kfake peer by re-executing this
+	// binary; such a child serves kfake and exits here.
+	perf.ServeKfakeChild()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal starts a clean shutdown, restore the

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-log/gregor/internal/perf"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,6 +27,8 @@ import (
 const devChildEnv = "GREGOR_TEST_DEV_CHILD"
 
 func TestMain(m *testing.M) {
+	// "bench compare" starts its kfake peer by re-executing this binary.
+	perf.ServeKfakeChild()
 	if os.Getenv(devChildEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -269,7 +269,7 @@ func startPeers(ctx context.Context, o CompareOptions, work string, rep *report)
 			}
 			peers = append(peers, &natsPeer{srv: srv})
 		case PeerKfake:
-			p, err := startKfake()
+			p, err := startKfakeProcess(ctx, dir)
 			if err != nil {
 				return peers, err
 			}

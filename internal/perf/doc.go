@@ -13,7 +13,9 @@
 //     page-cache mode, and a 3-node rf=3 cluster of three subprocesses
 //     whose topics get one empty acks=all warm-up record per partition
 //     before the clock starts), NATS JetStream (nats-server as a subprocess, driven
-//     by nats.go's jetstream package) and kfake (in process), each on
+//     by nats.go's jetstream package) and kfake (this binary re-executed
+//     as a subprocess, see ServeKfakeChild, so that no peer shares the
+//     load generator's heap and garbage collector), each on
 //     loopback ports and a temporary directory, plus the machine's own
 //     limits (write+fsync, loopback TCP).
 //   - Compare: runs every workload against every peer, one peer at a time,

@@ -25,6 +25,20 @@ func TestProduceConsumeKfake(t *testing.T) {
 	testProduceConsume(t, p.brokers)
 }
 
+// TestProduceConsumeKfakeProcess is the same against kfake in its own
+// process, as Compare runs it (this test binary re-executed, see TestMain);
+// stopping the peer ends that process.
+func TestProduceConsumeKfakeProcess(t *testing.T) {
+	p, err := startKfakeProcess(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testProduceConsume(t, p.brokers)
+	if err := p.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
 func testProduceConsume(t *testing.T, brokers []string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

@@ -265,14 +265,7 @@ func (b *partitionsBroker) start(ctx context.Context) error {
 		return err
 	}
 	b.proc = p
-	return p.waitReady(ctx, b.o.ReadyTimeout, func(ctx context.Context) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		return cl.Ping(ctx)
-	})
+	return p.waitReady(ctx, b.o.ReadyTimeout, pingBroker(b.addr))
 }
 
 func (b *partitionsBroker) client(opts ...kgo.Opt) (*kgo.Client, error) {

@@ -12,9 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Peer ids, as CompareOptions.Peers names them.
@@ -66,7 +63,8 @@ type peer interface {
 }
 
 // kafkaPeer is a Kafka-protocol broker driven by this package's kgo
-// generator: Gregor as a subprocess (or three), or kfake in process.
+// generator: Gregor as a subprocess (or three), or kfake (a subprocess in
+// Compare, in process in this package's tests).
 type kafkaPeer struct {
 	name    string
 	brokers []string
@@ -273,31 +271,10 @@ func startGregor(ctx context.Context, bin, dir string, pageCache bool) (*kafkaPe
 	if err != nil {
 		return nil, err
 	}
-	err = proc.waitReady(ctx, 30*time.Second, func(ctx context.Context) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		return cl.Ping(ctx)
-	})
+	err = proc.waitReady(ctx, 30*time.Second, pingBroker(addr))
 	if err != nil {
 		_ = proc.Stop()
 		return nil, err
 	}
 	return &kafkaPeer{name: id, brokers: []string{addr}, close: proc.Stop}, nil
-}
-
-// startKfake starts an in-process one-broker kfake cluster: a
-// Kafka-protocol broker that keeps everything in memory.
-func startKfake() (*kafkaPeer, error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		return nil, fmt.Errorf("perf: kfake: %w", err)
-	}
-	var once sync.Once
-	return &kafkaPeer{name: PeerKfake, brokers: c.ListenAddrs(), close: func() error {
-		once.Do(c.Close)
-		return nil
-	}}, nil
 }

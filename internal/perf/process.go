@@ -29,12 +29,18 @@ type process struct {
 
 // startProcess starts bin with args, its output going to <dir>/<name>.log.
 func startProcess(name, dir, bin string, args ...string) (*process, error) {
+	return startProcessEnv(name, dir, nil, bin, args...)
+}
+
+// startProcessEnv is startProcess with env added to the server's
+// environment.
+func startProcessEnv(name, dir string, env []string, bin string, args ...string) (*process, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("perf: %s log: %w", name, err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = serverEnv(os.Environ())
+	cmd.Env = append(serverEnv(os.Environ()), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -166,7 +166,7 @@ func (r *report) writeSetup(b *bytes.Buffer) {
 	fmt.Fprintf(b, "- Machine: %s/%s, %d CPUs%s, kernel %s, %s; load average at start %s, at end %s.\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernelRelease(), runtime.Version(), r.loadAvg, loadAverage())
 	fmt.Fprintf(b, "- Peers: %s.\n", strings.Join(r.versions, "; "))
-	fmt.Fprintf(b, "- Every figure is the median of %d runs (each figure on its own); peers run one at a time, in a rotating order within each repetition. %d records per throughput run. MB/s is MiB/s of record values, as Kafka's perf tools print it. The load generator runs in this process (so does kfake); Gregor and NATS are subprocesses on loopback.\n",
+	fmt.Fprintf(b, "- Every figure is the median of %d runs (each figure on its own); peers run one at a time, in a rotating order within each repetition. %d records per throughput run. MB/s is MiB/s of record values, as Kafka's perf tools print it. The load generator runs in this process; Gregor, NATS and kfake are subprocesses on loopback (kfake is this binary re-executed), so no peer shares the generator's heap and garbage collector.\n",
 		r.o.Repetitions, r.o.Records)
 	fmt.Fprintf(b, "- Gregor durable fsyncs before acknowledging (group commit); page cache mode sets log.flush.interval.messages=%s. NATS JetStream keeps its default sync_interval (fsync every 2 minutes), so it is a page-cache system here too.\n", pageCacheFlushMessages)
 	if slices.Contains(r.peers, PeerGregorCluster3) {
