@@ -148,7 +148,8 @@ print one line: records/s and MB/s (MiB of values per second). Without
 started: run bench produce first.`,
 		Example: `  gregor bench consume bench
   gregor bench consume bench -n 5000000
-  gregor bench consume bench -d 30s --fetch-max-partition-bytes 4194304`,
+  gregor bench consume bench -d 30s --fetch-max-partition-bytes 4194304
+  gregor bench consume bench --fetch-stats`,
 		Args: benchTopicArgs(&o.Topic),
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			adm, done, err := a.benchClient(cmd, &o.Brokers, &o.ClientOpts, func() error {

@@ -52,6 +52,7 @@ func RegisterConsumeFlags(fs *pflag.FlagSet, o *ConsumeOptions) {
 	fs.Int64Var(&o.Records, "records", o.Records, "records to read (0: until --duration)")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to read (0: until --records)")
 	fs.Int32Var(&o.FetchMaxPartitionBytes, "fetch-max-partition-bytes", o.FetchMaxPartitionBytes, "most bytes per partition per fetch (0: client default, 1 MiB)")
+	fs.BoolVar(&o.FetchStats, "fetch-stats", o.FetchStats, "also print how many fetch answers were read, their median size, and how long reading each took")
 }
 
 // RegisterE2EFlags binds E2EOptions (all but Brokers and ClientOpts) to

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // drainTimeout bounds how long a run waits for its last acks or records
@@ -220,6 +221,11 @@ func Consume(ctx context.Context, o ConsumeOptions) (Result, error) {
 	if o.FetchMaxPartitionBytes > 0 {
 		opts = append(opts, kgo.FetchMaxPartitionBytes(o.FetchMaxPartitionBytes))
 	}
+	var fh *fetchHook
+	if o.FetchStats {
+		fh = &fetchHook{sizes: NewHistogram(), reads: NewHistogram()}
+		opts = append(opts, kgo.WithHooks(fh))
+	}
 	cl, err := kgo.NewClient(append(opts, o.ClientOpts...)...)
 	if err != nil {
 		return Result{}, fmt.Errorf("perf: client: %w", err)
@@ -253,10 +259,27 @@ func Consume(ctx context.Context, o ConsumeOptions) (Result, error) {
 		})
 	}
 	res.Elapsed = time.Since(start)
+	if fh != nil {
+		res.Fetches = &FetchStats{Count: fh.reads.Count(), MedianBytes: fh.sizes.Quantile(0.5), Read: fh.reads.Summary()}
+	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// fetchHook records the size of every fetch answer and how long reading it
+// took (kgo.HookBrokerRead).
+type fetchHook struct {
+	sizes, reads *Histogram
+}
+
+func (h *fetchHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, bytesRead int, _, timeToRead time.Duration, err error) {
+	if key != int16(kmsg.Fetch) || err != nil {
+		return
+	}
+	h.sizes.Record(int64(bytesRead))
+	h.reads.RecordDuration(timeToRead)
 }
 
 // fetchErr returns the first error of fs.

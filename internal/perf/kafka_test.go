@@ -67,12 +67,16 @@ func testProduceConsume(t *testing.T, brokers []string) {
 				t.Fatalf("produce: %+v", res)
 			}
 			t.Log("produce:", res)
-			res, err = Consume(ctx, ConsumeOptions{Brokers: brokers, Topic: topic, Records: n})
+			res, err = Consume(ctx, ConsumeOptions{Brokers: brokers, Topic: topic, Records: n, FetchStats: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Records != n || res.Bytes != n*size {
 				t.Fatalf("consume: %+v", res)
+			}
+			// Every answer is counted once, with its size and read time.
+			if f := res.Fetches; f == nil || f.Count == 0 || f.Read.Count != f.Count || f.MedianBytes <= 0 || f.Read.Max <= 0 {
+				t.Fatalf("consume fetch stats: %+v", res.Fetches)
 			}
 			t.Log("consume:", res)
 			// A count below what a fetch carries: exactly that many.

@@ -105,7 +105,11 @@ type ConsumeOptions struct {
 	// FetchMaxPartitionBytes is the most a fetch returns per partition;
 	// 0 keeps the client's default (1 MiB, Kafka's).
 	FetchMaxPartitionBytes int32
-	ClientOpts             []kgo.Opt
+	// FetchStats also times every fetch answer the client reads (see
+	// FetchStats): what separates the broker's delivery from the
+	// client's own work when a consumer is the bottleneck.
+	FetchStats bool
+	ClientOpts []kgo.Opt
 }
 
 // Validate reports the first invalid option, wrapping ErrInvalidOptions.

@@ -21,6 +21,25 @@ type Result struct {
 	// Latency is send→ack for produce, send→consume for end to end, one
 	// write+fsync for the disk probe; empty for consume.
 	Latency Summary
+	// Fetches is set by a consume run with ConsumeOptions.FetchStats.
+	Fetches *FetchStats
+}
+
+// FetchStats describes the fetch answers a consumer read. Read is the time
+// from the first byte of an answer's size to its last byte: the client's
+// copying out of the socket plus its wait for bytes the broker has not
+// sent yet. Against a consumer's whole time per fetch it shows how much of
+// the run the broker's delivery took.
+type FetchStats struct {
+	Count       uint64
+	MedianBytes int64
+	Read        Summary
+}
+
+// String prints the stats on one line.
+func (s FetchStats) String() string {
+	return fmt.Sprintf("%d fetch answers, %d bytes median; reading one took %s ms 50th, %s ms 99th, %s ms max",
+		s.Count, s.MedianBytes, ms(s.Read.P50), ms(s.Read.P99), ms(s.Read.Max))
 }
 
 // RecordsPerSec returns the record throughput.
@@ -47,6 +66,9 @@ func (r Result) String() string {
 	s := fmt.Sprintf("%d records, %.1f records/sec (%.2f MB/sec)", r.Records, r.RecordsPerSec(), r.MiBPerSec())
 	if r.Latency.Count > 0 {
 		s += ", " + r.Latency.String()
+	}
+	if r.Fetches != nil {
+		s += "; " + r.Fetches.String()
 	}
 	return s + "."
 }
