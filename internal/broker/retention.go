@@ -9,7 +9,8 @@ import (
 // Deletion retention: one broker-wide goroutine applies retention.ms and
 // retention.bytes to every open partition each
 // log.retention.check.interval.ms (no goroutine per partition). The work
-// itself is the storage engine's (storage.Log.ApplyRetention): whole
+// itself is the partition's (partition.ApplyRetention: the storage
+// engine's storage.Log.ApplyRetention, then producer-state pruning): whole
 // closed segments go, never an offset at or above the high watermark, and
 // the log start offset moves (ListOffsets earliest, DeleteRecords and
 // Fetch's OFFSET_OUT_OF_RANGE all see it). Compacted-only topics
@@ -38,7 +39,7 @@ func (b *Broker) applyRetention(now time.Time, done <-chan struct{}) {
 			return false
 		default:
 		}
-		n, err := p.Log.ApplyRetention(now, p.HighWatermark())
+		n, err := p.ApplyRetention(now)
 		if err != nil {
 			b.log.Error("retention failed", "topic", topic, "partition", p.Index, "err", err)
 		} else if n > 0 {

@@ -320,6 +320,31 @@ func (p *Partition) Read(offset int64, maxBytes int32, upTo int64) (storage.Slic
 	return p.Log.Read(offset, maxBytes, upTo)
 }
 
+// ApplyRetention applies the topic's retention.ms and retention.bytes
+// (storage.Log.ApplyRetention: whole closed segments, never at or above
+// the high watermark) and returns the number of segments deleted. Then,
+// as Kafka does when the log start offset moves, it forgets the producers
+// whose batches all lie below the new start: a retry of theirs could not
+// be answered with offsets the log still has. It also forgets producers
+// idle for producer.id.expiration.ms; Kafka checks those on a timer of
+// its own (producer.id.expiration.check.interval.ms), Gregor on each
+// retention check, so an idle broker's table shrinks without appends.
+// The segments go without appendMu, so produces do not wait for file
+// deletions; only the table pruning takes it.
+func (p *Partition) ApplyRetention(now time.Time) (int, error) {
+	n, err := p.Log.ApplyRetention(now, p.HighWatermark())
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.isClosed() {
+		return n, err
+	}
+	if n > 0 {
+		p.producers.removeBefore(p.Log.LogStartOffset())
+	}
+	p.producers.removeExpired(p.now().UnixMilli())
+	return n, err
+}
+
 // DeleteRecordsBefore moves the log start offset to offset (-1: the high
 // watermark); offsets above the high watermark are out of range
 // (storage.ErrOffsetOutOfRange). Moving it backwards is a no-op. Producers

@@ -603,3 +603,54 @@ func TestConcurrentProducers(t *testing.T) {
 		}
 	}
 }
+
+// Retention that moves the log start past a producer's last batch forgets
+// the producer, as DeleteRecords does; a producer idle past
+// producer.id.expiration.ms is forgotten by the same pass even when no
+// segment goes.
+func TestApplyRetentionForgetsProducers(t *testing.T) {
+	cfg := testConfig()
+	cfg.Storage.SegmentBytes = 1024 // a few batches per segment
+	cfg.Storage.CleanupDelete = true
+	cfg.Storage.RetentionMs = -1
+	cfg.Storage.RetentionBytes = -1
+	cfg.ProducerIDExpirationMs = time.Hour.Milliseconds()
+	p := openTest(t, t.TempDir(), cfg)
+	defer p.Close()
+	clock := time.Unix(1_700_000_000, 0)
+	p.now = func() time.Time { return clock }
+
+	const old, idle = 9, 10
+	mustProduce(t, p, makeBatch(t, idem(old, 0, 0, 5)))
+	for range 40 { // several segments' worth
+		mustProduce(t, p, makeBatch(t, plain(5)))
+	}
+	mustProduce(t, p, makeBatch(t, idem(idle, 0, 0, 5)))
+
+	// Keep only the newest bytes: the old producer's segment goes.
+	cfg.Storage.RetentionBytes = 1500
+	p.SetConfig(cfg)
+	n, err := p.ApplyRetention(clock)
+	if err != nil || n == 0 {
+		t.Fatalf("retention: %d segments, err %v", n, err)
+	}
+	// Unknown again, so any sequence is accepted (KIP-360)...
+	mustProduce(t, p, makeBatch(t, idem(old, 0, 50, 1)))
+	// ...while the producer above the new start is still checked.
+	if _, err := produce(t, p, 1, makeBatch(t, idem(idle, 0, 50, 1))); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("producer above the log start: err = %v, want out of order", err)
+	}
+
+	// An hour later, with nothing left to delete, the idle producer
+	// expires in the same pass.
+	clock = clock.Add(time.Hour)
+	if _, err := p.ApplyRetention(clock); err != nil {
+		t.Fatal(err)
+	}
+	p.appendMu.Lock()
+	_, known := p.producers.entries[idle]
+	p.appendMu.Unlock()
+	if known {
+		t.Fatal("producer idle past producer.id.expiration.ms still in the table")
+	}
+}
