@@ -113,7 +113,7 @@ type Config struct {
 	GroupConsumerAssignors            []string `yaml:"group.consumer.assignors" doc:"Server-side assignors offered to KIP-848 members (uniform, range); the first is the default."`
 	OffsetsRetentionCheckIntervalMs   int64    `yaml:"offsets.retention.check.interval.ms" doc:"How often expired committed offsets are removed."`
 	OffsetMetadataMaxBytes            int32    `yaml:"offset.metadata.max.bytes" doc:"Largest metadata string of one committed offset."`
-	ProducerIDExpirationMs            int32    `yaml:"producer.id.expiration.ms" doc:"Idempotent producer state expires after this idle time."`
+	ProducerIDExpirationMs            int32    `yaml:"producer.id.expiration.ms" doc:"Idempotent producer state expires after this idle time (checked on appends, snapshots and each retention check)."`
 	TransactionalIDExpirationMs       int32    `yaml:"transactional.id.expiration.ms" doc:"Transactional id state expires after this idle time."`
 	TransactionMaxTimeoutMs           int32    `yaml:"transaction.max.timeout.ms" doc:"Largest transaction timeout a producer may ask for."`
 	TransactionStateLogNumPartitions  int32    `yaml:"transaction.state.log.num.partitions" doc:"Partitions of the transaction state topic."`
