@@ -25,6 +25,10 @@
 // HardState, entries and snapshot (fsync) before sending any message,
 // then apply, then Advance. Nothing else touches raft.
 //
+// The leader also notes when each member last responded and was last
+// caught up to its log end (contact.go), reported in Status for
+// DescribeQuorum's LastFetchTimestamp and LastCaughtUpTimestamp.
+//
 // On disk (Config.Dir):
 //
 //	wal                      the write-ahead log (wal.go): a marker naming

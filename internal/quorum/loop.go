@@ -52,6 +52,9 @@ type loopState struct {
 	applying bool
 	// toSend caches the last snapshot made for a follower.
 	toSend *pb.Snapshot
+	// contact is, on the leader, when each member last responded and
+	// was last known caught up (contact.go).
+	contact contactState
 }
 
 // run is the Ready loop: the only goroutine that touches the RawNode, the
@@ -141,7 +144,9 @@ func (n *Node) step(m *pb.Message) (err error) {
 		}
 	}()
 	// Errors here are about stale or unknown senders: raft ignores them.
-	_ = n.loop.rn.Step(m)
+	if n.loop.rn.Step(m) == nil {
+		n.noteContact(m, time.Now())
+	}
 	return nil
 }
 
@@ -434,6 +439,7 @@ func (n *Node) applyConfChange(e *pb.Entry) error {
 		n.loop.addresses[id] = addr
 	case pb.ConfChangeRemoveNode:
 		delete(n.loop.addresses, id)
+		n.forgetContact(id)
 	}
 	n.publishMembers()
 	n.log.Info("quorum: membership changed", "change", cc.GetType().String(), "member", nodeID(id), "addr", addr)
@@ -503,9 +509,11 @@ func (n *Node) statusInLoop() Status {
 	if bs.RaftState == raft.StateLeader {
 		// Status copies every member's progress: only on request.
 		s.Match = map[int32]uint64{}
-		for id, pr := range n.loop.rn.Status().Progress {
+		progress := n.loop.rn.Status().Progress
+		for id, pr := range progress {
 			s.Match[nodeID(id)] = pr.Match
 		}
+		n.contactTimes(&s, bs.HardState.GetTerm(), progress, time.Now())
 	}
 	return s
 }

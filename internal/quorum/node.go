@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gregor-log/gregor/internal/metadata"
 	"go.etcd.io/raft/v3"
@@ -418,6 +419,15 @@ type Status struct {
 	// held by each member, itself included (raft's Progress.Match); nil
 	// on other nodes.
 	Match map[int32]uint64
+	// LastContact and CaughtUp are, on the leader only (nil elsewhere),
+	// DescribeQuorum's LastFetchTimestamp and LastCaughtUpTimestamp: when
+	// the leader last received a response (append or heartbeat) from each
+	// member in its current term, and the latest time t at which that
+	// member's log, as of its latest response, reached the leader's log
+	// end at t (Kafka's KIP-836 meaning). The leader's own entries are the
+	// time of the Status. A member not heard from in this term has no
+	// LastContact; one never known caught up in this term no CaughtUp.
+	LastContact, CaughtUp map[int32]time.Time
 	// ImageOffset is the number of metadata records applied.
 	ImageOffset int64
 	// Err says why the node stopped, if it failed.
