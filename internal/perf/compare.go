@@ -13,15 +13,18 @@ import (
 
 // Workload kinds, as CompareOptions.Kinds names them.
 const (
-	KindMachine        = "machine"         // fsync and loopback TCP limits
-	KindProduce        = "produce"         // produce only
-	KindConsume        = "consume"         // consume only, from the page cache
-	KindProduceConsume = "produce-consume" // produce while consuming
-	KindE2E            = "e2e"             // end-to-end latency at a fixed rate
+	KindMachine = "machine" // fsync and loopback TCP limits
+	KindProduce = "produce" // produce only
+	KindConsume = "consume" // consume only, from the page cache
+	// KindConsumeLibrdkafka is consume only with librdkafka's consumer
+	// (kcat) instead of franz-go's; skipped when kcat is not installed.
+	KindConsumeLibrdkafka = "consume-librdkafka"
+	KindProduceConsume    = "produce-consume" // produce while consuming
+	KindE2E               = "e2e"             // end-to-end latency at a fixed rate
 )
 
 // AllKinds lists every workload kind in run order.
-var AllKinds = []string{KindMachine, KindProduce, KindConsume, KindProduceConsume, KindE2E}
+var AllKinds = []string{KindMachine, KindProduce, KindConsume, KindConsumeLibrdkafka, KindProduceConsume, KindE2E}
 
 // CompareOptions configures Compare. Start from DefaultCompareOptions;
 // zero fields take the defaults.
@@ -37,6 +40,10 @@ type CompareOptions struct {
 	// NATSServer is the nats-server to run; empty looks it up on PATH, and
 	// a missing one drops the NATS peer with a note in the report.
 	NATSServer string
+	// Kcat is the kcat binary of the librdkafka consumer workload; empty
+	// looks it up on PATH, and a missing one drops that workload with a
+	// note in the report.
+	Kcat string
 	// Peers to run, by id (AllPeers); default all.
 	Peers []string
 	// Kinds of workload to run (AllKinds); default all.
@@ -186,8 +193,9 @@ func (o CompareOptions) Validate() error {
 }
 
 // Compare runs every selected workload against Gregor (durable and page
-// cache mode, and a 3-node rf=3 cluster, as subprocesses), NATS JetStream (a subprocess) and kfake
-// (in process), one after the other on this machine, interleaving the
+// cache mode, and a 3-node rf=3 cluster, as subprocesses), NATS JetStream
+// (a subprocess) and kfake (this binary re-executed, see ServeKfakeChild),
+// one after the other on this machine, interleaving the
 // peers within each repetition, and writes a markdown report with the
 // medians, the ratios between peers, the machine's own limits, and which
 // performance targets were met. Progress lines go to o.Progress.
@@ -203,6 +211,17 @@ func Compare(ctx context.Context, o CompareOptions, w io.Writer) error {
 	defer os.RemoveAll(work)
 
 	rep := newReport(o)
+	if slices.Contains(o.Kinds, KindConsumeLibrdkafka) {
+		bin, err := findKcat(o.Kcat)
+		if errors.Is(err, ErrKcatMissing) {
+			rep.notes = append(rep.notes, "The librdkafka consumer (kcat) was not run: kcat is not installed.")
+			o.Kinds = slices.DeleteFunc(slices.Clone(o.Kinds), func(k string) bool { return k == KindConsumeLibrdkafka })
+		} else {
+			o.Kcat = bin
+			rep.versions = append(rep.versions, "kcat "+kcatVersion(bin))
+		}
+	}
+	rep.o = o
 	peers, err := startPeers(ctx, o, work, rep)
 	defer func() {
 		for _, p := range peers {
@@ -387,6 +406,7 @@ func (r *runner) order(i int) []peer {
 func (r *runner) throughput(ctx context.Context, size int, parts int32) error {
 	doProduce := slices.Contains(r.o.Kinds, KindProduce)
 	doConsume := slices.Contains(r.o.Kinds, KindConsume)
+	doKcat := slices.Contains(r.o.Kinds, KindConsumeLibrdkafka)
 	// The consume runs read the topic the first acks=all produce run
 	// wrote (or one filled for them), kept per peer until they are done.
 	kept := map[string]string{}
@@ -424,7 +444,7 @@ func (r *runner) throughput(ctx context.Context, size int, parts int32) error {
 			}
 		}
 	}
-	if doConsume {
+	if doConsume || doKcat {
 		// Without produce runs, fill one topic per peer for the consumers.
 		for _, p := range r.peers {
 			if _, ok := kept[p.id()]; ok {
@@ -448,6 +468,24 @@ func (r *runner) throughput(ctx context.Context, size int, parts int32) error {
 				}
 				fmt.Fprintf(r.o.Progress, "consume %s %s #%d: %s\n", row, p.id(), i+1, res)
 				r.rep.add(KindConsume, row, p.id(), res)
+			}
+		}
+	}
+	if doKcat {
+		row := workloadName(size, "", parts)
+		for i := range r.o.Repetitions {
+			for _, p := range r.order(i) {
+				kp, ok := p.(*kafkaPeer)
+				if !ok {
+					continue // NATS speaks no Kafka protocol
+				}
+				settle()
+				res, err := kp.consumeKcat(ctx, r.o.Kcat, kept[p.id()], r.o.Records, size)
+				if err != nil {
+					return fmt.Errorf("consume with kcat %s, %s: %w", row, p.id(), err)
+				}
+				fmt.Fprintf(r.o.Progress, "consume with kcat %s %s #%d: %s\n", row, p.id(), i+1, res)
+				r.rep.add(KindConsumeLibrdkafka, row, p.id(), res)
 			}
 		}
 	}

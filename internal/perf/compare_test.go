@@ -13,7 +13,7 @@ import (
 func TestCompareSmoke(t *testing.T) {
 	o := CompareOptions{
 		Peers:       []string{PeerKfake, PeerNATS},
-		Kinds:       []string{KindProduce, KindConsume, KindProduceConsume, KindE2E},
+		Kinds:       []string{KindProduce, KindConsume, KindConsumeLibrdkafka, KindProduceConsume, KindE2E},
 		Records:     300,
 		RecordSizes: []int{100},
 		Partitions:  []int{1, 2},
@@ -27,6 +27,11 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
 	report := out.String()
+	if _, err := findKcat(""); err == nil && !strings.Contains(report, "## Consume only, with librdkafka's consumer (kcat)") {
+		t.Error("kcat is installed but the report has no librdkafka consumer section")
+	} else if err != nil && !strings.Contains(report, "kcat is not installed") {
+		t.Error("kcat is missing but the report does not say so")
+	}
 	for _, want := range []string{
 		"## Produce only", "## Consume only, from the page cache", "## Produce while consuming: producer side",
 		"## Produce while consuming: consumer side", "## End-to-end latency",

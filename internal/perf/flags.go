@@ -15,6 +15,7 @@ func RegisterCompareFlags(fs *pflag.FlagSet, o *CompareOptions) {
 	fs.StringVar(&o.SourceDir, "source-dir", o.SourceDir, `module root to build gregor from (default ".")`)
 	fs.StringVar(&o.WorkDir, "work-dir", o.WorkDir, "directory for the peers' data; put it on the disk under test (default: the system temporary directory)")
 	fs.StringVar(&o.NATSServer, "nats-server", o.NATSServer, "nats-server binary (default: nats-server on PATH; missing skips NATS)")
+	fs.StringVar(&o.Kcat, "kcat", o.Kcat, "kcat binary for the consume-librdkafka workload (default: kcat on PATH; missing skips that workload)")
 	fs.StringSliceVar(&o.Peers, "peers", o.Peers, "peers to run (default all): "+strings.Join(AllPeers, ","))
 	fs.StringSliceVar(&o.Kinds, "workloads", o.Kinds, "workloads to run (default all): "+strings.Join(AllKinds, ","))
 	fs.Int64Var(&o.Records, "records", o.Records, "records per throughput run (default 200000, 20000 with --quick)")

@@ -2,6 +2,8 @@ package perf
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,5 +160,37 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	if res.Records != int64(b.N) {
 		b.Fatalf("read %d of %d", res.Records, b.N)
+	}
+}
+
+// TestConsumeKcat reads with librdkafka's consumer (kcat) from Gregor:
+// the count it reports is the records kcat printed, and asking for more
+// than the topic holds fails rather than timing a short read.
+func TestConsumeKcat(t *testing.T) {
+	bin, err := findKcat("")
+	if err != nil {
+		if os.Getenv("GREGOR_TEST_REQUIRE_COMPAT") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	b := testbroker.Start(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	o := DefaultProduceOptions()
+	o.Brokers, o.Topic, o.Partitions, o.RecordSize, o.Records = []string{b.Addr}, "kcat", 2, 100, 300
+	if _, err := Produce(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ConsumeKcat(ctx, bin, []string{b.Addr}, "kcat", 300, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != 300 || res.Bytes != 300*100 || res.Elapsed <= 0 {
+		t.Fatalf("kcat: %+v", res)
+	}
+	// kcat -e stops at the end of the partitions: 301 is never reached.
+	if _, err := ConsumeKcat(ctx, bin, []string{b.Addr}, "kcat", 301, 100); err == nil || !strings.Contains(err.Error(), "read 300 records, want 301") {
+		t.Fatalf("short read: err = %v", err)
 	}
 }

@@ -136,6 +136,16 @@ func (p *kafkaPeer) consume(ctx context.Context, topic string, records int64) (R
 	return res, err
 }
 
+// consumeKcat is consume with kcat (ConsumeKcat); warm-up records are
+// read and not counted, as in consume.
+func (p *kafkaPeer) consumeKcat(ctx context.Context, bin, topic string, records int64, valueSize int) (Result, error) {
+	w := p.warmUps(topic)
+	res, err := ConsumeKcat(ctx, bin, p.brokers, topic, records+w, valueSize)
+	res.Records = max(res.Records-w, 0)
+	res.Bytes = res.Records * int64(valueSize)
+	return res, err
+}
+
 func (p *kafkaPeer) e2e(ctx context.Context, topic string, o E2EOptions) (Result, error) {
 	if err := p.prepare(ctx, topic, max(o.Partitions, 1)); err != nil {
 		return Result{}, err

@@ -130,6 +130,7 @@ type section struct {
 var sections = []section{
 	{KindProduce, "Produce only", "One producer client (franz-go) sends the records as fast as the broker acknowledges them: no compression, 5 ms linger, idempotent at acks=all. NATS publishes asynchronously with acks (at most 4,000 in flight) to one file-storage stream with one replica; partitions are subjects of that stream. NATS has no acks=1, so it runs acks=all rows only. Latency is send → acknowledgement; with the producer unthrottled it is mostly time queued in the client (franz-go buffers up to 50,000 records, nats.go 4,000 publishes), so it compares the Kafka-protocol peers with each other, not with NATS.", false},
 	{KindConsume, "Consume only, from the page cache", "One consumer (franz-go, no group, client defaults: 1 MiB per partition per fetch) reads the records the first acks=all produce run wrote, from the start; the data is in the page cache. NATS uses an ordered consumer.", false},
+	{KindConsumeLibrdkafka, "Consume only, with librdkafka's consumer (kcat)", "kcat, the command-line client on librdkafka, reads the same topics from the start with librdkafka's defaults (`kcat -C -q -e -o beginning -c N -f '%o\\n'`: one short line per record); the time runs from starting kcat to its exit. librdkafka fetches in a thread of its own while the application drains a local queue, so unlike the franz-go consumer above it does not wait for the application between fetches. Kafka-protocol peers only.", false},
 	{KindProduceConsume, "Produce while consuming: producer side", "A consumer reads the topic from the start while the producer writes it.", false},
 	{KindProduceConsume + "/consume", "Produce while consuming: consumer side", "The consumer of the same runs: from its start until it has every record.", false},
 	{KindE2E, "End-to-end latency", "", true},
@@ -212,7 +213,7 @@ func (r *report) writeSection(b *bytes.Buffer, s section) {
 			fmt.Fprintf(b, " %s ÷ %s |", peerNames[pr[0]], peerNames[pr[1]])
 		}
 	}
-	loop := s.kind == KindConsume && len(r.probes) > 0
+	loop := (s.kind == KindConsume || s.kind == KindConsumeLibrdkafka) && len(r.probes) > 0
 	if loop {
 		fmt.Fprintf(b, " %s ÷ loopback TCP |", peerNames[PeerGregorPageCache])
 	}
@@ -342,14 +343,16 @@ func (r *report) targets() []target {
 			}
 		}
 		crow := workloadName(1024, "", int32(parts))
-		c, okC := r.fig(KindConsume, crow, PeerGregorPageCache)
-		if kf, ok := r.fig(KindConsume, crow, PeerKfake); ok && okC {
-			x := c.recordsPerSec / kf.recordsPerSec
-			out = append(out, target{"consume " + crow + ": Gregor ≥ 1.5× kfake", fmt.Sprintf("%.2f×", x), x >= 1.5})
-		}
-		if lb := medianFigures(r.machine[loopbackProbe]); okC && lb.mibPS > 0 {
-			x := c.mibPS / lb.mibPS
-			out = append(out, target{"consume " + crow + ": Gregor ≥ 40% of loopback TCP", fmt.Sprintf("%.0f%% (%.0f of %.0f MB/s)", 100*x, c.mibPS, lb.mibPS), x >= 0.4})
+		for _, k := range []struct{ kind, client string }{{KindConsume, ""}, {KindConsumeLibrdkafka, " (librdkafka)"}} {
+			c, okC := r.fig(k.kind, crow, PeerGregorPageCache)
+			if kf, ok := r.fig(k.kind, crow, PeerKfake); ok && okC {
+				x := c.recordsPerSec / kf.recordsPerSec
+				out = append(out, target{"consume " + crow + k.client + ": Gregor ≥ 1.5× kfake", fmt.Sprintf("%.2f×", x), x >= 1.5})
+			}
+			if lb := medianFigures(r.machine[loopbackProbe]); okC && lb.mibPS > 0 {
+				x := c.mibPS / lb.mibPS
+				out = append(out, target{"consume " + crow + k.client + ": Gregor ≥ 40% of loopback TCP", fmt.Sprintf("%.0f%% (%.0f of %.0f MB/s)", 100*x, c.mibPS, lb.mibPS), x >= 0.4})
+			}
 		}
 	}
 	for _, row := range r.rows[KindE2E] {
