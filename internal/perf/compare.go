@@ -13,14 +13,12 @@ import (
 
 // Workload kinds, as CompareOptions.Kinds names them.
 const (
-	KindMachine = "machine" // fsync and loopback TCP limits
-	KindProduce = "produce" // produce only
-	KindConsume = "consume" // consume only, from the page cache
-	// KindConsumeLibrdkafka is consume only with librdkafka's consumer
-	// (kcat) instead of franz-go's; skipped when kcat is not installed.
-	KindConsumeLibrdkafka = "consume-librdkafka"
-	KindProduceConsume    = "produce-consume" // produce while consuming
-	KindE2E               = "e2e"             // end-to-end latency at a fixed rate
+	KindMachine           = "machine"            // fsync and loopback TCP limits
+	KindProduce           = "produce"            // produce only
+	KindConsume           = "consume"            // consume only, from the page cache
+	KindConsumeLibrdkafka = "consume-librdkafka" // consume only with kcat (librdkafka); skipped without kcat
+	KindProduceConsume    = "produce-consume"    // produce while consuming
+	KindE2E               = "e2e"                // end-to-end latency at a fixed rate
 )
 
 // AllKinds lists every workload kind in run order.
