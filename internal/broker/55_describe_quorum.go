@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/gregor-log/gregor/internal/quorum"
 	"github.com/gregor-log/gregor/internal/wire"
@@ -20,8 +21,13 @@ import (
 // leader knows it holds (raft's Match; Gregor's offsets are Raft
 // indexes). Voters are CurrentVoters, learners Observers; v2 adds the
 // voters' controller listeners. The leader answers; another node forwards
-// the request there. Fetch and catch-up times are not tracked (-1).
-// Registered only in a cluster.
+// the request there. v1's LastFetchTimestamp and LastCaughtUpTimestamp
+// are the leader's quorum.Status LastContact and CaughtUp: the last Raft
+// response (append or heartbeat) from each member in the current term,
+// and the latest time its log was known to reach the leader's log end;
+// the leader's own are the time of the answer; -1 when not known (a
+// member not heard from since this leadership began). Registered only in
+// a cluster.
 func init() { registerClusterAPI(kmsg.DescribeQuorum, 0, 2, handleDescribeQuorum) }
 
 // controllerListenerName names the Raft listener in v2's Nodes, as
@@ -48,7 +54,7 @@ func handleDescribeQuorum(ctx context.Context, b *Broker, req *wire.Request) (an
 				// Forwarding failed, or leadership moved meanwhile.
 				p.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
-				describeQuorumPartition(&p, st)
+				describeQuorumPartition(&p, st, r.Version)
 			}
 			t.Partitions = append(t.Partitions, p)
 		}
@@ -73,7 +79,7 @@ func handleDescribeQuorum(ctx context.Context, b *Broker, req *wire.Request) (an
 
 // describeQuorumPartition fills the Raft log's partition from the
 // leader's status.
-func describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPartition, st quorum.Status) {
+func describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPartition, st quorum.Status, version int16) {
 	p.LeaderID = st.Leader
 	p.LeaderEpoch = int32(min(st.Term, 1<<31-1))
 	p.HighWatermark = int64(st.Commit)
@@ -84,6 +90,10 @@ func describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPartition, st qu
 			rs.LogEndOffset = int64(m)
 		}
 		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
+		if version >= 1 {
+			rs.LastFetchTimestamp = unixMilliOr(st.LastContact, id)
+			rs.LastCaughtUpTimestamp = unixMilliOr(st.CaughtUp, id)
+		}
 		return rs
 	}
 	for _, id := range slices.Sorted(slices.Values(st.Voters)) {
@@ -92,4 +102,13 @@ func describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPartition, st qu
 	for _, id := range slices.Sorted(slices.Values(st.Learners)) {
 		p.Observers = append(p.Observers, replica(id))
 	}
+}
+
+// unixMilliOr is id's time in ms since the epoch, or -1 when times has
+// none for it.
+func unixMilliOr(times map[int32]time.Time, id int32) int64 {
+	if t, ok := times[id]; ok && !t.IsZero() {
+		return t.UnixMilli()
+	}
+	return -1
 }

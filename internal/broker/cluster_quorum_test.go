@@ -13,7 +13,9 @@ import (
 // DescribeQuorum, sent to any node (here a learner and a voter that is
 // not the controller), describes the Raft log as the active controller
 // sees it: the controller leads, voters are CurrentVoters, learners
-// Observers, and a majority of voters holds the high watermark.
+// Observers, and a majority of voters holds the high watermark. Every
+// member has a last fetch and caught-up time (KIP-836) no later than the
+// answer; the leader's own are the time of the answer.
 func TestClusterDescribeQuorum(t *testing.T) {
 	c := clustertest.StartWithLearners(t, 3, 1, nil)
 	c.WaitForBrokers(t, 4)
@@ -33,19 +35,30 @@ func TestClusterDescribeQuorum(t *testing.T) {
 			continue
 		}
 		var resp *kmsg.DescribeQuorumResponse
-		clustertest.WaitFor(t, 30*time.Second, "every member's progress", func() bool {
+		var before, after int64 // ms around the last request
+		clustertest.WaitFor(t, 30*time.Second, "every member's progress and times", func() bool {
+			before = time.Now().UnixMilli()
 			resp = describe(n.Addr, "__cluster_metadata")
+			after = time.Now().UnixMilli()
 			p := resp.Topics[0].Partitions[0]
 			if p.ErrorCode != 0 || len(p.Observers) != 1 {
 				return false
 			}
 			for _, r := range append(p.CurrentVoters, p.Observers...) {
-				if r.LogEndOffset < 0 {
+				if r.LogEndOffset < 0 || r.LastFetchTimestamp <= 0 || r.LastCaughtUpTimestamp <= 0 {
 					return false
 				}
 			}
 			return true
 		})
+		for _, r := range append(resp.Topics[0].Partitions[0].CurrentVoters, resp.Topics[0].Partitions[0].Observers...) {
+			if r.LastFetchTimestamp > after || r.LastCaughtUpTimestamp > r.LastFetchTimestamp {
+				t.Fatalf("node %d: replica %d last fetch %d, caught up %d, answered by %d", n.ID, r.ReplicaID, r.LastFetchTimestamp, r.LastCaughtUpTimestamp, after)
+			}
+			if r.ReplicaID == ctl && (r.LastFetchTimestamp < before || r.LastCaughtUpTimestamp < before) {
+				t.Fatalf("node %d: the leader's own times %d, %d are before the request at %d", n.ID, r.LastFetchTimestamp, r.LastCaughtUpTimestamp, before)
+			}
+		}
 		p := resp.Topics[0].Partitions[0]
 		if p.LeaderID != ctl || p.LeaderEpoch < 1 || p.HighWatermark < 1 {
 			t.Fatalf("node %d: leader %d epoch %d high watermark %d, want controller %d", n.ID, p.LeaderID, p.LeaderEpoch, p.HighWatermark, ctl)
