@@ -9,6 +9,8 @@
 //     MB/s and latency percentiles from a Histogram, a log-bucketed
 //     HdrHistogram-like counter of fixed size written here. Result.String
 //     prints the one-line summary kafka-producer-perf-test prints.
+//     ConsumeKcat reads with librdkafka's consumer (the kcat tool) instead,
+//     for a consumer that does not serialise fetching on the application.
 //   - Peer runners: Gregor (`gregor serve` as a subprocess, durable and in
 //     page-cache mode, and a 3-node rf=3 cluster of three subprocesses
 //     whose topics get one empty acks=all warm-up record per partition
