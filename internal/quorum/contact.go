@@ -79,6 +79,12 @@ func (n *Node) noteContact(m *pb.Message, now time.Time) {
 		p = &peerContact{}
 		cs.peers[from] = p
 	}
+	p.observe(match, end, now)
+}
+
+// observe records a response received at now from a member whose Match
+// is match, while the leader's log ends at end (see the rule above).
+func (p *peerContact) observe(match, end uint64, now time.Time) {
 	switch {
 	case match >= end:
 		p.caughtUp = now

@@ -62,3 +62,44 @@ func TestContactTimes(t *testing.T) {
 		t.Fatalf("live node %d last contact %v, not after the stopped node's %v", live, now.LastContact[live], now.LastContact[stopped])
 	}
 }
+
+// observe applies Kafka's caught-up rule to a sequence of responses.
+func TestPeerContactObserve(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	type response struct {
+		match, end uint64
+		at         int
+	}
+	for _, tc := range []struct {
+		name      string
+		responses []response
+		caughtUp  int // seconds after t0; -1 for never
+	}{
+		{"first response at the log end", []response{{5, 5, 1}}, 1},
+		{"first response behind", []response{{3, 5, 1}}, -1},
+		{"reaches the end the leader had at its previous response", []response{{3, 5, 1}, {5, 8, 2}}, 1},
+		{"still behind that end", []response{{3, 5, 1}, {4, 8, 2}}, -1},
+		{"at the end, then behind a moving end", []response{{5, 5, 1}, {7, 9, 2}, {8, 12, 3}}, 1},
+		{"lagging follower catches up", []response{{1, 5, 1}, {4, 9, 2}, {9, 12, 3}, {12, 12, 4}}, 4},
+		{"heartbeats at the end", []response{{5, 5, 1}, {5, 5, 2}, {5, 5, 3}}, 3},
+		{"previous end reached later only moves forward", []response{{5, 5, 3}, {6, 7, 4}, {7, 9, 5}}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p peerContact
+			for _, r := range tc.responses {
+				p.observe(r.match, r.end, at(r.at))
+			}
+			last := tc.responses[len(tc.responses)-1]
+			if !p.last.Equal(at(last.at)) || p.lastEnd != last.end {
+				t.Fatalf("last %v end %d, want %v %d", p.last, p.lastEnd, at(last.at), last.end)
+			}
+			switch {
+			case tc.caughtUp < 0 && !p.caughtUp.IsZero():
+				t.Fatalf("caught up at %v, want never", p.caughtUp)
+			case tc.caughtUp >= 0 && !p.caughtUp.Equal(at(tc.caughtUp)):
+				t.Fatalf("caught up at %v, want %v", p.caughtUp, at(tc.caughtUp))
+			}
+		})
+	}
+}
