@@ -111,5 +111,8 @@ func (c *Config) validateCluster() []error {
 	if c.FollowerReplicationThrottledRate < 1 {
 		bad("follower.replication.throttled.rate", "must be >= 1 (bytes per second)")
 	}
+	if c.LeaderReplicationThrottledRate < 1 {
+		bad("leader.replication.throttled.rate", "must be >= 1 (bytes per second)")
+	}
 	return errs
 }

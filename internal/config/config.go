@@ -99,7 +99,8 @@ type Config struct {
 	AutoLeaderRebalanceEnable           bool  `yaml:"auto.leader.rebalance.enable" doc:"In a cluster, the active controller moves leaderships back to each partition's preferred replica (the first) when it is an ISR member and its broker is imbalanced."`
 	LeaderImbalanceCheckIntervalSeconds int64 `yaml:"leader.imbalance.check.interval.seconds" doc:"How often the active controller checks the leadership balance."`
 	LeaderImbalancePerBrokerPercentage  int32 `yaml:"leader.imbalance.per.broker.percentage" doc:"Share of the partitions a broker prefers but does not lead, in percent, above which their leaderships move back to it."`
-	FollowerReplicationThrottledRate    int64 `yaml:"follower.replication.throttled.rate" doc:"Bytes per second this broker copies, over all leaders, for the replicas it is adding in a partition reassignment (dynamic)."`
+	FollowerReplicationThrottledRate    int64 `yaml:"follower.replication.throttled.rate" doc:"Bytes per second this broker copies, over all leaders, for the replicas it is adding in a partition reassignment or that follower.replication.throttled.replicas lists (dynamic)."`
+	LeaderReplicationThrottledRate      int64 `yaml:"leader.replication.throttled.rate" doc:"Bytes per second this broker, as leader, sends to followers for the replicas leader.replication.throttled.replicas lists (dynamic)."`
 
 	OffsetsTopicNumPartitions         int32    `yaml:"offsets.topic.num.partitions" doc:"Partitions of the committed-offsets topic."`
 	OffsetsTopicReplicationFactor     int16    `yaml:"offsets.topic.replication.factor" doc:"Replication factor of the committed-offsets topic. Unset: 1 on a single node; in a cluster 3, capped at the number of controller voters."`
@@ -185,6 +186,7 @@ func Default() *Config {
 		LeaderImbalanceCheckIntervalSeconds: 300,
 		LeaderImbalancePerBrokerPercentage:  10,
 		FollowerReplicationThrottledRate:    math.MaxInt64,
+		LeaderReplicationThrottledRate:      math.MaxInt64,
 
 		OffsetsTopicReplicationFactor:     1,
 		OffsetsRetentionMinutes:           10080,

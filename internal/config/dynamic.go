@@ -33,10 +33,11 @@ type DynamicBrokerConfigs struct {
 }
 
 // dynamicNames are the broker configs that may change at run time: every
-// synonym of a topic config, and follower.replication.throttled.rate
-// (an operator slows a reassignment's copy down while it runs).
+// synonym of a topic config, and the replication quotas follower.
+// replication.throttled.rate and leader.replication.throttled.rate (an
+// operator slows a reassignment's copy down while it runs).
 var dynamicNames = func() map[string]bool {
-	out := map[string]bool{"follower.replication.throttled.rate": true}
+	out := map[string]bool{"follower.replication.throttled.rate": true, "leader.replication.throttled.rate": true}
 	for _, k := range topicKeyList {
 		for _, s := range k.Synonyms {
 			out[s.Name] = true
@@ -74,7 +75,8 @@ func ValidateDynamicBrokerConfig(name, value string) error {
 		return fmt.Errorf("%w: %v", ErrInvalidValue, err)
 	}
 	v, _ := scratch.Get(name)
-	if name == "follower.replication.throttled.rate" && scratch.FollowerReplicationThrottledRate < 1 {
+	if name == "follower.replication.throttled.rate" && scratch.FollowerReplicationThrottledRate < 1 ||
+		name == "leader.replication.throttled.rate" && scratch.LeaderReplicationThrottledRate < 1 {
 		return fmt.Errorf("%w: %s must be >= 1 (bytes per second)", ErrInvalidValue, name)
 	}
 	for _, k := range topicKeyList {
