@@ -117,11 +117,13 @@ func fetch(ctx context.Context, src partitionSource, sessions *fetchSessionCache
 		return resp
 	}
 	r := fetchReader{params: params, targets: fc.targets}
+	r.quota = newReplicaFetchQuota(src, params.replicaID, len(r.targets)) // cluster_throttle.go
 	r.resolve(src)
 	r.read()
 	if r.mustWait() {
 		r.wait(ctx)
 	}
+	r.quota.charge(r.results, time.Now())
 	resp.results = sessions.finish(&fc, r.results)
 	resp.sessionID = fc.sessionID
 	return resp
@@ -134,6 +136,7 @@ type fetchReader struct {
 	targets []fetchTarget
 	parts   []servedPartition // parts[i] serves targets[i]; nil when results[i] is an error from resolve
 	results []fetchResult
+	quota   *replicaFetchQuota // a follower's fetch: the leader-side replication quota; nil: none
 	// From the last read.
 	bytes     int64
 	errors    bool // some partition answers with an error
@@ -171,6 +174,7 @@ func (r *fetchReader) resolve(src partitionSource) {
 			continue
 		}
 		r.parts[i] = p
+		r.quota.mark(i, name, t.key.partition)
 	}
 }
 
@@ -186,10 +190,11 @@ func (r *fetchReader) read() {
 	r.bytes, r.errors, r.diverging = 0, false, false
 	remaining := int64(r.params.maxBytes)
 	minOneBatch := true
+	held := r.quota.held(time.Now())
 	for i, p := range r.parts {
 		res := &r.results[i]
 		if p != nil {
-			r.readPartition(p, &r.targets[i], res, remaining, minOneBatch)
+			r.readPartition(p, &r.targets[i], res, remaining, minOneBatch, r.quota.of(i, held))
 		}
 		if res.errorCode != 0 {
 			r.errors = true
@@ -205,8 +210,8 @@ func (r *fetchReader) read() {
 
 // readPartition fills res for one partition. remaining is what is left of
 // the response's max_bytes; minOneBatch is true until some partition has
-// returned records.
-func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetchResult, remaining int64, minOneBatch bool) {
+// returned records; quota is the leader-side replication quota's say.
+func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetchResult, remaining int64, minOneBatch bool, quota leaderQuota) {
 	res.errorCode, res.records, res.diverging = 0, storage.Slice{}, false
 	if !p.IsLeader() {
 		res.setError(kerr.NotLeaderForPartition.Code)
@@ -252,12 +257,16 @@ func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetc
 		return // nothing committed to read yet
 	}
 	limit := min(int64(t.maxBytes), remaining)
-	if limit <= 0 && !minOneBatch {
+	if limit <= 0 && !minOneBatch || quota == quotaHeld {
 		return
+	}
+	readLimit := limit
+	if quota == quotaOpen {
+		readLimit = min(limit, r.quota.maxBytes())
 	}
 	// Read returns at least one whole batch; past the first partition with
 	// data, a batch over the limit is left for a later fetch.
-	s, err := p.Read(t.fetchOffset, int32(max(limit, 1)), upTo)
+	s, err := p.Read(t.fetchOffset, int32(max(readLimit, 1)), upTo)
 	if err != nil {
 		res.setError(readErrorCode(err))
 		return

@@ -12,21 +12,21 @@ package broker
 //     lives on.
 //   - A replica this broker is adding copies under the broker's Throttle
 //     (follower.replication.throttled.rate, a dynamic broker config),
-//     shared by all its fetchers. Only the replicas being added are
-//     throttled: the followers already in sync are never slowed down, so
-//     acks=all produces do not wait for a throttle. (Kafka throttles the
-//     replicas its topic configs leader/follower.replication.throttled.
-//     replicas list; the tools set them to the moving replicas, which is
-//     what this does without the topic configs.)
+//     shared by all its fetchers. So does a replica the topic config
+//     follower.replication.throttled.replicas lists ("p:<this node>" or
+//     "*"), as in Kafka, whose tools set it to the moving replicas. The
+//     adding replicas are throttled without it because that is what an
+//     operator wants when moving data, and the followers already in sync
+//     are then never slowed down (acks=all produces do not wait for a
+//     throttle) unless a list names them. The leader side (leader.
+//     replication.throttled.rate/replicas) is cluster_throttle.go.
 //   - The leader learns the new replica set (BecomeLeader at the same
 //     epoch refreshes it, applyRole), so the adding replicas' fetches are
 //     accepted and the ISR expansion takes them in once caught up.
 
 import (
-	"math"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/metadata"
@@ -35,12 +35,17 @@ import (
 )
 
 // follow makes p a follower of mp's leader in that leader's fetcher,
-// throttled while this broker is one of the partition's adding replicas.
-// The caller holds controlMu.
+// throttled while this broker is one of the partition's adding replicas
+// or the topic's follower.replication.throttled.replicas lists it
+// (followerThrottled, cluster_throttle.go). The caller holds controlMu.
 func (b *Broker) follow(tp replication.TopicPartition, p *partition.Partition, mp metadata.Partition) {
 	f := b.fetcher(mp.Leader)
 	f.Add(tp, p, mp.LeaderEpoch)
-	f.SetThrottled(tp, slices.Contains(mp.AddingReplicas, b.nodeID()))
+	throttled := slices.Contains(mp.AddingReplicas, b.nodeID())
+	if mt, ok := b.store.Image().TopicByID(tp.TopicID); ok {
+		throttled = followerThrottled(mt, mp, b.nodeID())
+	}
+	f.SetThrottled(tp, throttled)
 }
 
 // replicationThrottle is the Throttle every fetcher of this broker
@@ -55,27 +60,24 @@ func (b *Broker) replicationThrottle() *replication.Throttle {
 	return cs.throttle
 }
 
-// applyReplicationThrottleLocked installs follower.replication.throttled.
-// rate as the dynamic broker configs now have it (a change is recorded in
-// the metadata by any node). The caller holds controlMu.
+// applyReplicationThrottleLocked installs the replication quotas' rates
+// (follower.replication.throttled.rate, leader.replication.throttled.rate)
+// as the dynamic broker configs now have them (a change is recorded in
+// the metadata by any node), and re-marks the followed partitions as the
+// topics' follower.replication.throttled.replicas now list them. The
+// caller holds controlMu.
 func (b *Broker) applyReplicationThrottleLocked() {
 	if b.clustered() {
 		b.replicationThrottle().SetRate(b.followerThrottleRate())
+		b.leaderThrottle().SetRate(b.replicationRate("leader.replication.throttled.rate"))
+		b.markFollowerThrottlesLocked(b.store.Image())
 	}
 }
 
 // followerThrottleRate is follower.replication.throttled.rate with its
 // dynamic layers (node, cluster default, static).
 func (b *Broker) followerThrottleRate() int64 {
-	v, _, _, ok := b.cfg.BrokerValue("follower.replication.throttled.rate")
-	if !ok {
-		return math.MaxInt64
-	}
-	rate, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || rate < 1 {
-		return math.MaxInt64 // validated when set; never throttle to a stop
-	}
-	return rate
+	return b.replicationRate("follower.replication.throttled.rate")
 }
 
 // hostingChanged reports whether img's topic mt moves a replica of one of

@@ -6,11 +6,17 @@ import (
 	"time"
 )
 
-// Throttle is a token bucket of bytes per second shared by every Fetcher
-// of a broker: Kafka's follower.replication.throttled.rate, applied to the
-// partitions marked throttled (Fetcher.SetThrottled: the broker marks the
-// replicas it is adding in a reassignment, so copying a partition to a new
-// broker does not starve the followers already in sync, nor the disks).
+// Throttle is a token bucket of bytes per second: one of Kafka's
+// replication quotas (KIP-73). A broker has two. The follower's is shared
+// by every Fetcher of the broker: follower.replication.throttled.rate,
+// applied to the partitions marked throttled (Fetcher.SetThrottled: the
+// broker marks the replicas it is adding in a reassignment and those
+// follower.replication.throttled.replicas lists, so copying a partition to
+// a new broker does not starve the followers already in sync, nor the
+// disks). The leader's is leader.replication.throttled.rate: the broker
+// charges it for what it sends to followers of the partitions
+// leader.replication.throttled.replicas lists, and sends them nothing
+// while it is in debt (the broker's fetch handler, not a Fetcher).
 //
 // The bucket holds at most one second of rate. A fetch may take more than
 // is left (a batch is never split), which leaves the bucket in debt;
@@ -98,8 +104,13 @@ func (t *Throttle) Charge(n int, now time.Time) {
 	t.tokens -= float64(n)
 }
 
-// maxBytes is what one fetch of a throttled partition asks for: at most
-// one second of rate, and not above limit.
+// MaxBytes is what one read of a throttled partition may take: at most
+// one second of rate, and not above limit. Fetchers cap their requests
+// with it, leaders their answers, so the debt a batch leaves stays near
+// one second.
+func (t *Throttle) MaxBytes(limit int32) int32 { return t.maxBytes(limit) }
+
+// maxBytes is MaxBytes.
 func (t *Throttle) maxBytes(limit int32) int32 {
 	if t == nil {
 		return limit
