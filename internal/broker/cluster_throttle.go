@@ -167,6 +167,10 @@ type replicaFetchQuota struct {
 	// throttled[i] marks targets[i] of the fetch.
 	throttled []bool
 	any       bool
+	// The last topic's parsed leader list: a fetch names the partitions
+	// of a topic together, so each list is parsed about once per fetch.
+	lastTopic *metadata.Topic
+	lastList  config.ThrottledReplicas
 }
 
 // replicaQuotaSource is a partitionSource that applies the leader-side
@@ -213,7 +217,10 @@ func (q *replicaFetchQuota) mark(i int, topic string, index int32) {
 	if containsID(mt.Partitions[index].ISR, q.follower) {
 		return // in sync: never held (acks=all waits on it)
 	}
-	if topicThrottledReplicas(mt, config.LeaderThrottledReplicas).Contains(index, q.self) {
+	if mt != q.lastTopic {
+		q.lastTopic, q.lastList = mt, topicThrottledReplicas(mt, config.LeaderThrottledReplicas)
+	}
+	if q.lastList.Contains(index, q.self) {
 		q.throttled[i], q.any = true, true
 	}
 }

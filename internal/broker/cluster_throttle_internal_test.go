@@ -1,14 +1,18 @@
 package broker
 
 import (
+	"context"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/gregor-log/gregor/internal/config"
 	"github.com/gregor-log/gregor/internal/metadata"
+	"github.com/gregor-log/gregor/internal/partition"
+	"github.com/gregor-log/gregor/internal/record"
 	"github.com/gregor-log/gregor/internal/replication"
 	"github.com/gregor-log/gregor/internal/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // AppliedFollowerThrottleList is the topic's follower.replication.
@@ -89,5 +93,114 @@ func TestReplicaFetchQuota(t *testing.T) {
 	q.rate = math.MaxInt64
 	if q.held(now) {
 		t.Fatal("held after the rate was lifted")
+	}
+}
+
+// quotaSource serves real partitions (partition 0 of each topic) led by
+// broker 1 under a leader-side quota over img.
+type quotaSource struct {
+	parts  map[string]*partition.Partition
+	img    *metadata.Image
+	bucket *replication.Throttle
+	rate   int64
+}
+
+func (s *quotaSource) servedPartition(topic string, index int32) (servedPartition, error) {
+	if p := s.parts[topic]; p != nil && index == 0 {
+		return partitionWithLog{p}, nil
+	}
+	return nil, errNoPartition
+}
+func (s *quotaSource) topicNameByID([16]byte) (string, bool) { return "", false }
+func (s *quotaSource) topicID(string) ([16]byte, bool)       { return [16]byte{}, false }
+func (s *quotaSource) replicaFetchQuota(follower int32, targets int) *replicaFetchQuota {
+	return &replicaFetchQuota{bucket: s.bucket, rate: s.rate, img: s.img, self: 1, follower: follower, throttled: make([]bool, targets)}
+}
+
+// One follower fetch of two partitions, "held" (its leader list names
+// 0:1, the follower 2 is out of sync) and "free" (no list): under the
+// leader quota "held" is read one second of rate at a time and answered
+// without records while the bucket is in debt, with its high watermark;
+// "free" and every consumer fetch are answered in full.
+func TestFetchUnderLeaderQuota(t *testing.T) {
+	recs := []metadata.Record{&metadata.ClusterRecord{ClusterID: "c"}}
+	for i, name := range []string{"held", "free"} {
+		id := metadata.TopicID{byte(i + 1)}
+		mt := &metadata.TopicRecord{Name: name, ID: id}
+		if name == "held" {
+			mt.Configs = map[string]string{config.LeaderThrottledReplicas: "0:1"}
+		}
+		recs = append(recs, mt, &metadata.PartitionRecord{TopicID: id, Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1})
+	}
+	img, err := metadata.Empty().Apply(recs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &quotaSource{parts: map[string]*partition.Partition{}, img: img, bucket: replication.NewThrottle(), rate: 1}
+	for _, name := range []string{"held", "free"} {
+		p, err := partition.Open(t.TempDir(), name, 0, partition.Config{Storage: storage.Config{FlushMessages: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		p.SetLocalReplicaID(1)
+		if err := p.BecomeLeader(1, []int32{1, 2}, []int32{1}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 { // three batches
+			bb := record.NewBuilder(0, record.CodecNone)
+			bb.Add(1700000000000+int64(i), []byte("k"), []byte("v"))
+			b, err := bb.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Produce(context.Background(), b, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src.parts[name] = p
+	}
+	fetchBoth := func(replica int32) map[string]kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.ReplicaID = 12, replica
+		req.MinBytes, req.MaxBytes, req.MaxWaitMillis, req.SessionEpoch = 1, 1<<20, 0, -1
+		for _, name := range []string{"held", "free"} {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = name
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 1<<20, 1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		out := map[string]kmsg.FetchResponseTopicPartition{}
+		for _, rt := range doFetch(t, context.Background(), src, &fetchSessionCache{}, req).Topics {
+			out[rt.Topic] = rt.Partitions[0]
+		}
+		return out
+	}
+	bases := func(rp kmsg.FetchResponseTopicPartition) []int64 { return batchBases(t, rp.RecordBatches) }
+
+	// A full bucket (one byte at 1 B/s): "held" gets one batch, and owes.
+	got := fetchBoth(2)
+	if !equalInt64s(bases(got["held"]), []int64{0}) || !equalInt64s(bases(got["free"]), []int64{0, 1, 2}) {
+		t.Fatalf("first fetch: held %v, free %v", bases(got["held"]), bases(got["free"]))
+	}
+	// In debt: no records for "held", its offsets still answered.
+	got = fetchBoth(2)
+	if h := got["held"]; h.ErrorCode != 0 || len(h.RecordBatches) != 0 || h.HighWatermark < 0 || h.LogStartOffset != 0 {
+		t.Fatalf("held in debt: %+v", h)
+	}
+	if !equalInt64s(bases(got["free"]), []int64{0, 1, 2}) {
+		t.Fatalf("free in debt: %v", bases(got["free"]))
+	}
+	// Consumers are never held.
+	got = fetchBoth(-1)
+	if len(got["held"].RecordBatches) == 0 || len(got["free"].RecordBatches) == 0 {
+		t.Fatalf("consumer: %+v", got)
+	}
+	// Lifting the rate lifts the hold at the next fetch.
+	src.rate = math.MaxInt64
+	if got := fetchBoth(2); !equalInt64s(bases(got["held"]), []int64{0, 1, 2}) {
+		t.Fatalf("after lifting: held %v", bases(got["held"]))
 	}
 }
