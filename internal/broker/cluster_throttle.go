@@ -18,11 +18,12 @@ package broker
 //     every consumer's fetch, are never held.
 //
 // As in Kafka (ReplicaManager's leader throttle), a follower in the
-// partition's ISR is never held nor charged: throttling it would hold
-// acks=all produces back, and the quota is for copies catching up (the
-// replicas a reassignment adds). Kafka also charges the bytes its in-sync
-// followers fetch of a throttled partition; Gregor does not, so the whole
-// rate goes to the copies it is meant for.
+// partition's ISR is never held: holding it would hold acks=all produces
+// back, and the quota is for copies catching up (the replicas a
+// reassignment adds). Unlike Kafka, which also charges the bytes its
+// in-sync followers fetch of a throttled partition, Gregor charges only
+// the out-of-sync followers' bytes, so the whole rate goes to the copies
+// it is meant for.
 //
 // Both rates are dynamic broker configs: a change reaches every node with
 // the metadata image (followImages → applyReplicationThrottleLocked), and
@@ -35,6 +36,7 @@ import (
 	"maps"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -55,8 +57,9 @@ type replicationQuotas struct {
 
 // brokerQuotas holds each Broker's replicationQuotas. The leader Throttle
 // is read by fetch handlers without controlMu, so it cannot be a lazily
-// set field guarded by it; a weakly keyed map keeps the state beside the
-// feature's code, and an entry goes away with its broker
+// set field guarded by it (as clusterState.throttle is); a field set
+// when the broker is built would do, and a weakly keyed map does the
+// same from this file: an entry goes away with its broker
 // (runtime.AddCleanup), so the map is bounded by the live brokers of the
 // process.
 var brokerQuotas sync.Map // weak.Pointer[Broker] → *replicationQuotas
@@ -111,17 +114,8 @@ func topicThrottledReplicas(mt *metadata.Topic, name string) config.ThrottledRep
 // mt throttled: it is one of mp's AddingReplicas, or mt's follower.
 // replication.throttled.replicas lists it.
 func followerThrottled(mt *metadata.Topic, mp metadata.Partition, self int32) bool {
-	return containsID(mp.AddingReplicas, self) ||
+	return slices.Contains(mp.AddingReplicas, self) ||
 		topicThrottledReplicas(mt, config.FollowerThrottledReplicas).Contains(mp.Partition, self)
-}
-
-func containsID(ids []int32, id int32) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // markFollowerThrottlesLocked re-marks every partition this broker
@@ -214,7 +208,7 @@ func (q *replicaFetchQuota) mark(i int, topic string, index int32) {
 	if !ok || int(index) >= len(mt.Partitions) || int(index) < 0 {
 		return
 	}
-	if containsID(mt.Partitions[index].ISR, q.follower) {
+	if slices.Contains(mt.Partitions[index].ISR, q.follower) {
 		return // in sync: never held (acks=all waits on it)
 	}
 	if mt != q.lastTopic {

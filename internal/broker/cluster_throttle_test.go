@@ -98,7 +98,9 @@ func TestClusterLeaderThrottle(t *testing.T) {
 	produce(100, 200) // the in-sync followers 2 and 3 are not held
 	// A consumer reads everything from the leader while node 4 is held.
 	checkAcked(t, c, topic, acked)
-	if p := partitionState(c, topic); !p.Reassigning() || slices.Contains(p.ISR, 4) || p.Leader != 1 {
+	// (The leadership may move to node 2, the preferred replica of the
+	// target; "*" and the cluster-wide rate hold node 4 there too.)
+	if p := partitionState(c, topic); !p.Reassigning() || slices.Contains(p.ISR, 4) {
 		t.Fatalf("the leader-throttled copy caught up: %+v", p)
 	}
 	if n4, n2 := len(segmentsOf(c.Node(4), topic)), len(segmentsOf(c.Node(2), topic)); n4 >= n2 {
