@@ -123,7 +123,7 @@ func fetch(ctx context.Context, src partitionSource, sessions *fetchSessionCache
 	if r.mustWait() {
 		r.wait(ctx)
 	}
-	r.quota.charge(r.results, time.Now())
+	r.quota.charge(r.results)
 	resp.results = sessions.finish(&fc, r.results)
 	resp.sessionID = fc.sessionID
 	return resp
@@ -190,7 +190,7 @@ func (r *fetchReader) read() {
 	r.bytes, r.errors, r.diverging = 0, false, false
 	remaining := int64(r.params.maxBytes)
 	minOneBatch := true
-	held := r.quota.held(time.Now())
+	held := r.quota.held()
 	for i, p := range r.parts {
 		res := &r.results[i]
 		if p != nil {
@@ -257,6 +257,8 @@ func (r *fetchReader) readPartition(p servedPartition, t *fetchTarget, res *fetc
 		return // nothing committed to read yet
 	}
 	limit := min(int64(t.maxBytes), remaining)
+	// A follower the leader's replication quota holds (cluster_throttle.go)
+	// gets the offsets above and no records.
 	if limit <= 0 && !minOneBatch || quota == quotaHeld {
 		return
 	}

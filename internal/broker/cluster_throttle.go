@@ -231,12 +231,12 @@ const (
 // held starts one read of the fetch: it reports whether throttled
 // partitions are held (bucket in debt). The rate is installed first, so a
 // lifted throttle takes effect at the next fetch.
-func (q *replicaFetchQuota) held(now time.Time) bool {
+func (q *replicaFetchQuota) held() bool {
 	if q == nil || !q.any {
 		return false
 	}
 	q.bucket.SetRate(q.rate)
-	return q.bucket.Delay(now) > 0
+	return q.bucket.Delay(time.Now()) > 0
 }
 
 // of is how targets[i] is read when the bucket is (held) in debt.
@@ -259,7 +259,7 @@ func (q *replicaFetchQuota) maxBytes() int64 {
 // charge takes from the bucket what the final answer sends of throttled
 // partitions. Reads that a long poll discarded are not charged: only the
 // answer leaves the broker.
-func (q *replicaFetchQuota) charge(results []fetchResult, now time.Time) {
+func (q *replicaFetchQuota) charge(results []fetchResult) {
 	if q == nil || !q.any {
 		return
 	}
@@ -269,5 +269,5 @@ func (q *replicaFetchQuota) charge(results []fetchResult, now time.Time) {
 			n += results[i].records.Size
 		}
 	}
-	q.bucket.Charge(int(min(n, math.MaxInt32)), now)
+	q.bucket.Charge(int(min(n, math.MaxInt32)), time.Now())
 }
