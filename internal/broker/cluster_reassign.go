@@ -69,7 +69,7 @@ func (b *Broker) replicationThrottle() *replication.Throttle {
 func (b *Broker) applyReplicationThrottleLocked() {
 	if b.clustered() {
 		b.replicationThrottle().SetRate(b.followerThrottleRate())
-		b.leaderThrottle().SetRate(b.replicationRate("leader.replication.throttled.rate"))
+		b.leaderThrottle().SetRate(b.leaderThrottleRate())
 		b.markFollowerThrottlesLocked(b.store.Image())
 	}
 }

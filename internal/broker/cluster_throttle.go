@@ -95,6 +95,12 @@ func (b *Broker) replicationRate(name string) int64 {
 	return rate
 }
 
+// leaderThrottleRate is leader.replication.throttled.rate with its
+// dynamic layers.
+func (b *Broker) leaderThrottleRate() int64 {
+	return b.replicationRate("leader.replication.throttled.rate")
+}
+
 // topicThrottledReplicas is the parsed list of topic configs name
 // (leader/follower.replication.throttled.replicas); the empty list when
 // unset or, for a value that somehow skipped validation, invalid.
@@ -154,7 +160,7 @@ func (b *Broker) markFollowerThrottlesLocked(img *metadata.Image) {
 // follower, or a source without quotas) throttles nothing.
 type replicaFetchQuota struct {
 	bucket   *replication.Throttle
-	rate     int64 // leader.replication.throttled.rate now
+	rate     func() int64 // leader.replication.throttled.rate now
 	img      *metadata.Image
 	self     int32
 	follower int32
@@ -180,7 +186,7 @@ func (s brokerSource) replicaFetchQuota(follower int32, targets int) *replicaFet
 	}
 	return &replicaFetchQuota{
 		bucket:    b.leaderThrottle(),
-		rate:      b.replicationRate("leader.replication.throttled.rate"),
+		rate:      b.leaderThrottleRate,
 		img:       b.store.Image(),
 		self:      b.nodeID(),
 		follower:  follower,
@@ -235,7 +241,7 @@ func (q *replicaFetchQuota) held() bool {
 	if q == nil || !q.any {
 		return false
 	}
-	q.bucket.SetRate(q.rate)
+	q.bucket.SetRate(q.rate())
 	return q.bucket.Delay(time.Now()) > 0
 }
 

@@ -69,7 +69,8 @@ func TestReplicaFetchQuota(t *testing.T) {
 	none.charge(nil)
 
 	bucket := replication.NewThrottle()
-	q := &replicaFetchQuota{bucket: bucket, rate: 100, throttled: []bool{false, true}, any: true}
+	rate := int64(100)
+	q := &replicaFetchQuota{bucket: bucket, rate: func() int64 { return rate }, throttled: []bool{false, true}, any: true}
 	if q.held() {
 		t.Fatal("held with a full bucket")
 	}
@@ -89,7 +90,7 @@ func TestReplicaFetchQuota(t *testing.T) {
 		t.Fatalf("debt of 1 MiB at 100 B/s: delay %v", d)
 	}
 	// Lifting the rate lifts the hold at the next read.
-	q.rate = math.MaxInt64
+	rate = math.MaxInt64
 	if q.held() {
 		t.Fatal("held after the rate was lifted")
 	}
@@ -113,7 +114,7 @@ func (s *quotaSource) servedPartition(topic string, index int32) (servedPartitio
 func (s *quotaSource) topicNameByID([16]byte) (string, bool) { return "", false }
 func (s *quotaSource) topicID(string) ([16]byte, bool)       { return [16]byte{}, false }
 func (s *quotaSource) replicaFetchQuota(follower int32, targets int) *replicaFetchQuota {
-	return &replicaFetchQuota{bucket: s.bucket, rate: s.rate, img: s.img, self: 1, follower: follower, throttled: make([]bool, targets)}
+	return &replicaFetchQuota{bucket: s.bucket, rate: func() int64 { return s.rate }, img: s.img, self: 1, follower: follower, throttled: make([]bool, targets)}
 }
 
 // One follower fetch of two partitions, "held" (its leader list names
