@@ -46,7 +46,7 @@ type Cluster struct {
 
 	mu struct {
 		sync.Mutex
-		cutOff map[int32]bool // by Isolate or Sever, until Heal
+		cutOff map[int32]bool // by Isolate, Sever or StallNode, until Heal
 	}
 }
 
@@ -356,7 +356,38 @@ func (c *Cluster) Sever(id int32, peers ...int32) {
 	c.note(fmt.Sprintf("node %d cut off from nodes %v", id, peers))
 }
 
-// Heal restores every link to and from node id.
+// SlowLink delays by d every byte of the connections node from opens to
+// node to (its requests and their answers: follower fetches, requests to
+// the controller, Raft messages), until Heal of either node. The
+// connections to opens to from are not slowed: that is SlowLink(to, from).
+func (c *Cluster) SlowLink(from, to int32, d time.Duration) {
+	for _, p := range c.links[from][to] {
+		p.Delay(d)
+	}
+	c.note(fmt.Sprintf("link from node %d to node %d delayed by %v", from, to, d))
+}
+
+// StallNode stalls every link to and from node id: their connections
+// stay open and new ones are accepted, but nothing crosses either way
+// until Heal, which delivers what was held (see Proxy.Stall). Clients
+// still reach the node directly. Like Isolate, it counts as cut off.
+func (c *Cluster) StallNode(id int32) {
+	for from, tos := range c.links {
+		for to, pair := range tos {
+			if from == id || to == id {
+				pair[0].Stall()
+				pair[1].Stall()
+			}
+		}
+	}
+	c.mu.Lock()
+	c.mu.cutOff[id] = true
+	c.mu.Unlock()
+	c.note(fmt.Sprintf("node %d's links stalled", id))
+}
+
+// Heal restores every link to and from node id, whatever its fault (cut,
+// delayed or stalled).
 func (c *Cluster) Heal(id int32) {
 	for from, tos := range c.links {
 		for to, pair := range tos {
@@ -380,7 +411,8 @@ func (c *Cluster) note(event string) {
 	}
 }
 
-// CutOff reports whether node id is isolated or severed (until Heal).
+// CutOff reports whether node id is isolated, severed or stalled (until
+// Heal).
 func (c *Cluster) CutOff(id int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
