@@ -12,7 +12,10 @@ import (
 // v7 topic ids).
 func init() { register(kmsg.CreateTopics, 2, 7, handleCreateTopics) }
 
-func handleCreateTopics(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleCreateTopics(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil // only the controller writes the metadata log
+	}
 	r := req.Body.(*kmsg.CreateTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 

@@ -13,7 +13,10 @@ import (
 // removed before the response is sent.
 func init() { register(kmsg.DeleteTopics, 1, 6, handleDeleteTopics) }
 
-func handleDeleteTopics(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleDeleteTopics(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil // only the controller writes the metadata log
+	}
 	r := req.Body.(*kmsg.DeleteTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	topics := r.Topics

@@ -12,7 +12,10 @@ import (
 // a broker resource's dynamic configs (see IncrementalAlterConfigs).
 func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
 
-func handleAlterConfigs(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleAlterConfigs(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil // only the controller writes the metadata log
+	}
 	r := req.Body.(*kmsg.AlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
 	dups := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {

@@ -11,7 +11,10 @@ import (
 // CreatePartitions v0-v3: partitions can only be added.
 func init() { register(kmsg.CreatePartitions, 0, 3, handleCreatePartitions) }
 
-func handleCreatePartitions(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleCreatePartitions(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil // only the controller writes the metadata log
+	}
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	count := map[string]int{}

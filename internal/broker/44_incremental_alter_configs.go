@@ -18,7 +18,10 @@ import (
 // and refused.
 func init() { register(kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs) }
 
-func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *wire.Request) (any, error) {
+func handleIncrementalAlterConfigs(ctx context.Context, b *Broker, req *wire.Request) (any, error) {
+	if resp, ok := b.forwardToController(ctx, req); ok {
+		return resp, nil // only the controller writes the metadata log
+	}
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	dups := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {

@@ -67,7 +67,8 @@ func TestClusterAPIsOnlyInACluster(t *testing.T) {
 	}
 
 	// Metadata names the active controller on every node, and a node
-	// that is not the controller refuses CreateTopics with NOT_CONTROLLER.
+	// that is not the controller forwards CreateTopics to it (KIP-590)
+	// rather than refusing it with NOT_CONTROLLER.
 	md := seedRequest(t, c.Nodes[0].Addr, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
 	ctl := md.ControllerID
 	if c.Node(ctl) == nil {
@@ -79,11 +80,11 @@ func TestClusterAPIsOnlyInACluster(t *testing.T) {
 		}
 		req := kmsg.NewPtrCreateTopicsRequest()
 		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "elsewhere", 1, 1
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprintf("elsewhere-%d", n.ID), 1, 1
 		req.Topics = append(req.Topics, rt)
 		resp := seedRequest(t, n.Addr, req).(*kmsg.CreateTopicsResponse)
-		if got := resp.Topics[0].ErrorCode; got != kerr.NotController.Code {
-			t.Errorf("CreateTopics on node %d (controller %d): error %v, want NOT_CONTROLLER", n.ID, ctl, kerr.ErrorForCode(got))
+		if got := resp.Topics[0].ErrorCode; got != 0 {
+			t.Errorf("CreateTopics on node %d (controller %d): error %v, want it forwarded and done", n.ID, ctl, kerr.ErrorForCode(got))
 		}
 		hb := kmsg.NewPtrBrokerHeartbeatRequest()
 		hb.BrokerID, hb.BrokerEpoch = n.ID, 1

@@ -15,7 +15,8 @@ import (
 // is forwarded to it, and the answer waits (bounded) for this node's
 // registry to open the topics, so the same Metadata response can
 // describe them as a single node's would. A client's own CreateTopics is
-// not forwarded: it gets NOT_CONTROLLER and finds the controller itself.
+// forwarded as it is (forwardToController) and answered once the
+// controller committed it.
 
 // forwardWait bounds how long a forwarded creation waits for the image.
 const forwardWait = 5 * time.Second
@@ -100,12 +101,15 @@ func (b *Broker) createTopicsFromAnyNode(specs []topicSpec) ([]createdTopic, []*
 const interBrokerClientPrefix = "gregor-broker-"
 
 // forwardToController answers an admin request that only the active
-// controller can decide (ElectLeaders, reassignments) on a node that is
-// not the controller, by sending it there and relaying the answer, as
-// Kafka's brokers forward to their controller (KIP-590). Admin clients
-// cache the controller from Metadata, and some (kadm's ElectLeaders) do
-// not retry a top-level NOT_CONTROLLER, so without this a stale cache
-// silently does nothing. ok is false when the request must be answered
+// controller can decide (topic creation and deletion, partitions, config
+// changes, ElectLeaders, reassignments, UnregisterBroker) on a node that
+// is not the controller, by sending it there and relaying the answer, as
+// Kafka's brokers forward to their controller (KIP-590). Clients send
+// config changes to any broker (kgo, librdkafka and Kafka's tools pick one
+// at random for a topic resource), admin clients cache the controller
+// from Metadata, and some (kadm's ElectLeaders, AlterTopicConfigs) do not
+// retry a NOT_CONTROLLER, so without this they fail or silently do
+// nothing on every node but one. ok is false when the request must be answered
 // here: this node is the controller, a single node, the request was
 // forwarded already (so two nodes that disagree about the leader cannot
 // bounce it forever), or forwarding failed (the handler then answers

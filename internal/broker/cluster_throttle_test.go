@@ -35,15 +35,12 @@ func setTopicConfig(t *testing.T, c *clustertest.Cluster, topic, name string, va
 	}
 	res.Configs = append(res.Configs, cfg)
 	req.Resources = append(req.Resources, res)
-	// The active controller decides; the others answer NOT_CONTROLLER.
+	// Any node takes it: the active controller records it, the others
+	// forward it there (KIP-590). Retried while a controller is elected.
 	clustertest.WaitFor(t, 30*time.Second, "the active controller to record "+name, func() bool {
-		for _, n := range c.Live() {
-			resp, err := req.RequestWith(ctx, c.Client(t, kgo.SeedBrokers(n.Addr)).Broker(int(n.ID)))
-			if err == nil && resp.Resources[0].ErrorCode == 0 {
-				return true
-			}
-		}
-		return false
+		n := c.Live()[0]
+		resp, err := req.RequestWith(ctx, c.Client(t, kgo.SeedBrokers(n.Addr)).Broker(int(n.ID)))
+		return err == nil && resp.Resources[0].ErrorCode == 0
 	})
 	for _, n := range c.Live() {
 		clustertest.WaitFor(t, 30*time.Second, name+" on node "+fmt.Sprint(n.ID), func() bool {

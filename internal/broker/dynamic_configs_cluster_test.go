@@ -26,19 +26,14 @@ func TestDynamicBrokerConfigsReachEveryNode(t *testing.T) {
 	cfg.Name, cfg.Value = "log.retention.ms", kmsg.StringPtr("60000")
 	res.Configs = append(res.Configs, cfg)
 	req.Resources = append(req.Resources, res)
-	// Only the active controller records it (the others answer
-	// NOT_CONTROLLER): ask each node until one does.
-	accepted := false
+	// Every node takes it: the active controller records it, the others
+	// forward it there (KIP-590).
 	for _, n := range c.Live() {
 		cl := c.Client(t, kgo.SeedBrokers(n.Addr))
 		resp, err := req.RequestWith(ctx, cl.Broker(int(n.ID)))
-		if err == nil && resp.Resources[0].ErrorCode == 0 {
-			accepted = true
-			break
+		if err != nil || resp.Resources[0].ErrorCode != 0 {
+			t.Fatalf("node %d: the cluster default not recorded: %v %+v", n.ID, err, resp)
 		}
-	}
-	if !accepted {
-		t.Fatal("no node recorded the cluster default")
 	}
 	for _, n := range c.Live() {
 		clustertest.WaitFor(t, 30*time.Second, "the cluster default on every node", func() bool {
