@@ -12,7 +12,8 @@
 // or follower copying from its leader (internal/replication). Partition
 // reassignments (AlterPartitionReassignments, ListPartitionReassignments)
 // move replicas between brokers, the copy throttled by
-// follower.replication.throttled.rate (cluster_reassign.go), and the
+// follower.replication.throttled.rate (cluster_reassign.go) and
+// leader.replication.throttled.rate (cluster_throttle.go), and the
 // active controller moves leaderships back to preferred replicas
 // (cluster_rebalance.go). A node outside the voters is a Raft learner: it
 // asks to join on the Raft port (cluster_learner*.go), then is a broker

@@ -25,9 +25,12 @@
 //     FENCED_LEADER_EPOCH parks the partition until an Add brings a newer
 //     epoch (the metadata moved on).
 //   - Partitions marked with SetThrottled (the replicas a broker adds in a
-//     reassignment) share one Throttle, a token bucket of
+//     reassignment, and those follower.replication.throttled.replicas
+//     lists) share one Throttle, a token bucket of
 //     follower.replication.throttled.rate bytes per second: while it is in
 //     debt they are left out of fetches, the others never wait for them.
+//     The leader's side of the quota (leader.replication.throttled.rate)
+//     uses a Throttle too, in the broker's fetch path.
 //
 // Nothing the leader sends can panic the process: responses are checked
 // (framing and CRC in partition.AppendAsFollower) and a bad one only
