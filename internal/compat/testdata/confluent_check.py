@@ -3,7 +3,7 @@
 Run by tools_test.go as:
     /usr/bin/python3 confluent_check.py BOOTSTRAP TOPIC [REPLICATION_FACTOR]
 Creates TOPIC with three partitions (and min.insync.replicas=2 when it is
-replicated), produces keyed records with headers under every codec with the
+replicated), alters and describes its retention.ms, produces keyed records with headers under every codec with the
 idempotent producer and acks=all, reads them back by assignment, and checks
 that every delivered offset holds exactly what was sent; then two members of
 a group read it in turn. BOOTSTRAP may name one broker of a cluster: the
@@ -14,7 +14,7 @@ import sys
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 bootstrap, topic = sys.argv[1], sys.argv[2]
 replication_factor = int(sys.argv[3]) if len(sys.argv) > 3 else 1
@@ -42,6 +42,21 @@ while True:
 assert all(len(p.replicas) == replication_factor for p in parts.values()), parts
 print(f"admin: topic created with {partitions} partitions of {replication_factor} replicas; "
       f"{len(md.brokers)} brokers, partition leaders {sorted(p.leader for p in parts.values())}")
+
+# A config change through the admin client (AlterConfigs; in a cluster the
+# broker that gets it forwards it to the controller), read back with
+# DescribeConfigs once the broker asked has applied it.
+for f in admin.alter_configs([ConfigResource("topic", topic, set_config=dict(configs, **{"retention.ms": "7200000"}))]).values():
+    f.result(timeout=30)
+deadline = time.monotonic() + 30
+while True:
+    res = list(admin.describe_configs([ConfigResource("topic", topic)]).values())[0].result(timeout=30)
+    if res["retention.ms"].value == "7200000":
+        break
+    if time.monotonic() > deadline:
+        sys.exit(f"admin: retention.ms is {res['retention.ms'].value}, want 7200000")
+    time.sleep(0.1)
+print("admin: retention.ms altered and described")
 
 sent = {}  # (partition, offset) -> (key, value, headers)
 errors = []
