@@ -15,13 +15,23 @@ import (
 // the suite's time budget.
 const chaosSteps = 8
 
+// chaosFaults are the faults a chaos step picks from, by index (the
+// switch in chaos). A seed replays a run of the same menu only: a longer
+// menu draws other faults from it.
+var chaosFaults = []string{"kill -9", "SIGTERM", "SIGSTOP", "isolate", "stall the links of", "slow link"}
+
+// chaosLinkDelay is a slowed link's delay, each way: above the cluster's
+// replica.lag.time.max.ms.
+const chaosLinkDelay = 2 * time.Second
+
 // Random faults, overlapping the recoveries of earlier ones: each step
-// strikes one node (kill -9, SIGTERM, SIGSTOP or isolation) for a random
-// while. With one node down at a time the next step may strike while
-// ISRs are still short from the previous; with two, the majority itself
-// is lost for a while (no controller, no acks=all) and must come back.
-// Writes may stall, but nothing acknowledged or read may change or
-// vanish. FAULTTEST_SEED replays a run.
+// strikes one node (kill -9, SIGTERM, SIGSTOP, isolation, its links
+// stalled, or one of its links slowed) for a random while. With one node
+// down at a time the next step may strike while ISRs are still short
+// from the previous; with two, the majority itself is lost for a while
+// (no controller, no acks=all) and must come back. Writes may stall, but
+// nothing acknowledged or read may change or vanish. FAULTTEST_SEED
+// replays a run.
 func TestChaos(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FAULTTEST_SEED"); s != "" {
@@ -61,7 +71,8 @@ func chaos(t *testing.T, rng *rand.Rand, maxDown int) {
 		}
 		n := candidates[rng.IntN(len(candidates))]
 		hold := time.Duration(300+rng.IntN(1700)) * time.Millisecond
-		kind := rng.IntN(4)
+		kind := rng.IntN(len(chaosFaults))
+		what := chaosFaults[kind]
 		var undo func()
 		switch kind {
 		case 0:
@@ -76,9 +87,22 @@ func chaos(t *testing.T, rng *rand.Rand, maxDown int) {
 		case 3:
 			c.Isolate(n)
 			undo = func() { c.Heal(n) }
+		case 4:
+			c.StallNode(n)
+			undo = func() { c.Heal(n) }
+		case 5:
+			// One of n's links, to a random peer, slower than
+			// replica.lag.time.max.ms each way.
+			peer := c.Nodes[rng.IntN(len(c.Nodes))].ID
+			for peer == n {
+				peer = c.Nodes[rng.IntN(len(c.Nodes))].ID
+			}
+			c.SlowLink(n, peer, chaosLinkDelay)
+			what = fmt.Sprintf("slow link to node %d from", peer)
+			undo = func() { c.Heal(n) }
 		}
 		active = append(active, fault{n, undo})
-		t.Logf("step %d: %s node %d for %v (%v)", step, []string{"kill -9", "SIGTERM", "SIGSTOP", "isolate"}[kind], n, hold, p.History)
+		t.Logf("step %d: %s node %d for %v (%v)", step, what, n, hold, p.History)
 		// The fault lasts this long on purpose: this waits for no state.
 		time.Sleep(hold)
 		if len(active) >= maxDown || rng.IntN(2) == 0 {
