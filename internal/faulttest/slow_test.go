@@ -17,17 +17,31 @@ const slowFetchDelay = 2 * time.Second
 // delayed by more than replica.lag.time.max.ms) leaves the ISR of that
 // leader's partitions while acks=all writes go on (the leader and the
 // third replica still make min.insync.replicas=2); once the link heals
-// it catches up and rejoins.
+// it catches up and rejoins. The same must hold when that one link
+// stalls or is cut: the follower's fetches stop, nothing else does.
 //
 // The leader is not the active controller and the follower is the third
-// node, so only fetches are slowed: the follower's heartbeats to the
+// node, so only fetches are hit: the follower's heartbeats to the
 // controller and the leader's ISR proposals cross other links, and the
 // follower leaves the ISR by lagging, not by being fenced.
 func TestSlowFollowerLeavesISR(t *testing.T) {
-	skipKnownBug(t, "a follower whose fetches reach the leader late (2 s each way, "+
-		"replica.lag.time.max.ms=1500) or not at all (the same link stalled), while its heartbeats to the "+
+	skipKnownBug(t, "a follower whose fetches reach a leader late (2 s each way, "+
+		"replica.lag.time.max.ms=1500), or not at all (that link stalled, or cut), while its heartbeats to the "+
 		"controller go on, stays in the ISR of that leader's partitions for 30 s and more; "+
-		"acks=all writes to them get one acknowledgement per fetch round trip (stalled: none)")
+		"acks=all writes to them get one acknowledgement per fetch round trip when slow, none when stalled or cut")
+	for _, tc := range []struct {
+		name  string
+		fault func(*Proxy)
+	}{
+		{"slow", func(p *Proxy) { p.Delay(slowFetchDelay) }},
+		{"stalled", (*Proxy).Stall},
+		{"cut", (*Proxy).Cut},
+	} {
+		t.Run(tc.name, func(t *testing.T) { followerLinkFault(t, tc.fault) })
+	}
+}
+
+func followerLinkFault(t *testing.T, fault func(*Proxy)) {
 	c, p, r := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
 	leader, _ := pickVictim(t, c, before, plainLeader)
@@ -44,9 +58,12 @@ func TestSlowFollowerLeavesISR(t *testing.T) {
 			led = append(led, s.Partition)
 		}
 	}
-	t.Logf("slowing node %d's link to node %d, leader of partitions %v", follower, leader, led)
+	t.Logf("striking node %d's link to node %d, leader of partitions %v", follower, leader, led)
 
-	c.SlowLink(follower, leader, slowFetchDelay)
+	for _, px := range c.links[follower][leader] {
+		fault(px)
+	}
+	c.note(fmt.Sprintf("link from node %d to node %d struck", follower, leader))
 	c.WaitPartitions(30*time.Second, topic, fmt.Sprintf("node %d out of the ISR of node %d's partitions %v", follower, leader, led),
 		func(s PartitionState) bool {
 			return s.Leader >= 0 && (!slices.Contains(led, s.Partition) || !slices.Contains(s.ISR, follower))
@@ -54,7 +71,7 @@ func TestSlowFollowerLeavesISR(t *testing.T) {
 	c.WaitAcks(p, topic, p.History.AckCount(), ackBatch, 30*time.Second, "while a follower's fetches are slow")
 
 	c.Heal(follower)
-	rejoined(c, p, follower, "after the slow link healed")
+	rejoined(c, p, follower, "after the follower's link healed")
 	verify(t, c, p, r)
 }
 
