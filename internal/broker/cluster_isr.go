@@ -98,6 +98,12 @@ func (b *Broker) sendISRProposals(ctx context.Context, proposals []isrProposal) 
 		if err != nil || failed[i] {
 			pr.p.ClearPendingISR()
 		}
+		if err == nil && failed[i] {
+			// Usually a stale partition or broker epoch, retried with the
+			// next proposal; logged so a change that never lands shows.
+			b.log.Debug("ISR change refused by the controller", "topic_id", pr.item.TopicID,
+				"partition", pr.item.Partition, "new_isr", pr.item.NewISR, "partition_epoch", pr.item.PartitionEpoch)
+		}
 	}
 	if err != nil {
 		b.log.Debug("AlterPartition failed", "partitions", len(proposals), "err", err)

@@ -2,7 +2,6 @@ package faulttest
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -25,10 +24,6 @@ const slowFetchDelay = 2 * time.Second
 // controller and the leader's ISR proposals cross other links, and the
 // follower leaves the ISR by lagging, not by being fenced.
 func TestSlowFollowerLeavesISR(t *testing.T) {
-	skipKnownBug(t, "a follower whose fetches reach a leader late (2 s each way, "+
-		"replica.lag.time.max.ms=1500), or not at all (that link stalled, or cut), while its heartbeats to the "+
-		"controller go on, stays in the ISR of that leader's partitions for 30 s and more; "+
-		"acks=all writes to them get one acknowledgement per fetch round trip when slow, none when stalled or cut")
 	for _, tc := range []struct {
 		name  string
 		fault func(*Proxy)
@@ -118,14 +113,5 @@ func stallLeader(t *testing.T, kind victimKind) {
 		if slices.Contains(sent, s.Value) {
 			t.Fatalf("%q, appended by the stalled leader and never acknowledged, survived at offset %d", s.Value, s.Offset)
 		}
-	}
-}
-
-// skipKnownBug skips a scenario that fails because of a known broker bug,
-// with the symptom; FAULTTEST_KNOWN_BUGS=1 runs it anyway, to check a fix.
-func skipKnownBug(t *testing.T, symptom string) {
-	t.Helper()
-	if os.Getenv("FAULTTEST_KNOWN_BUGS") == "" {
-		t.Skip("known broker bug (FAULTTEST_KNOWN_BUGS=1 runs it): " + symptom)
 	}
 }

@@ -313,7 +313,14 @@ func (p *Partition) ISRChangeProposal(now time.Time, replicaLagMaxMs int64) ([]i
 	}
 	for _, id := range r.replicas {
 		f := r.followers[id]
-		if f == nil || slices.Contains(proposal, id) {
+		// Only replicas outside the current ISR may join. A member this
+		// pass just shrank out must not come straight back: its fetch
+		// offset is what holds the high watermark where it is, so it is
+		// always "at the high watermark" (a follower whose fetches stopped
+		// at the HW would otherwise never leave the ISR, and acks=all would
+		// wait on it forever). It rejoins once the shrink moved the high
+		// watermark and it caught up with that, as in Kafka.
+		if f == nil || slices.Contains(proposal, id) || slices.Contains(r.isr, id) {
 			continue
 		}
 		if f.fetchOffset >= 0 && f.fetchOffset >= hw && f.fetchOffset >= r.epochStartOffset {

@@ -434,3 +434,54 @@ func TestSingleNodeObserverFetch(t *testing.T) {
 		t.Fatalf("acks=all on a single node: %v", err)
 	}
 }
+
+// A follower whose fetches stop exactly at the high watermark (its link to
+// the leader broke right after it caught up) holds the high watermark
+// there; it must still be shrunk out after replica.lag.time.max.ms, not
+// re-added in the same proposal for being "at the high watermark".
+func TestISRShrinksFollowerStuckAtHighWatermark(t *testing.T) {
+	const stuck, live = followerID, followerID + 1
+	cfg := testConfig()
+	leader := openLeader(t, cfg, 1, []int32{leaderID, stuck, live}, []int32{leaderID, stuck, live})
+	t0 := time.Unix(1000, 0)
+	leader.now = func() time.Time { return t0 }
+	a, b := openFollower(t, 1), openFollower(t, 1)
+	if _, err := produce(t, leader, 1, makeBatch(t, plain(4))); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second fetch carries the high watermark
+		replicate(t, leader, a, stuck, t0)
+		replicate(t, leader, b, live, t0)
+	}
+	if hw := leader.HighWatermark(); hw != 4 {
+		t.Fatalf("high watermark %d, want 4", hw)
+	}
+	// The stuck follower fetches no more; the live one keeps up.
+	const lagMs = 30_000
+	later := t0.Add(lagMs*time.Millisecond + time.Millisecond)
+	if _, err := produce(t, leader, 1, makeBatch(t, plain(4))); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, leader, b, live, later)
+	replicate(t, leader, b, live, later) // reports the log end: caught up at later
+	if hw := leader.HighWatermark(); hw != 4 {
+		t.Fatalf("high watermark %d, want 4 (held by the stuck follower)", hw)
+	}
+	isr, ok := leader.ISRChangeProposal(later, lagMs)
+	if !ok || !slices.Equal(isr, []int32{leaderID, live}) {
+		t.Fatalf("proposal %v, %v; want [%d %d]", isr, ok, leaderID, live)
+	}
+	if err := leader.ApplyISR(isr, 2); err != nil {
+		t.Fatal(err)
+	}
+	if hw := leader.HighWatermark(); hw != 8 {
+		t.Fatalf("high watermark %d after the shrink, want 8", hw)
+	}
+	// Caught up again, it is proposed back in.
+	replicate(t, leader, a, stuck, later)
+	replicate(t, leader, a, stuck, later)
+	isr, ok = leader.ISRChangeProposal(later, lagMs)
+	if !ok || !slices.Equal(isr, []int32{leaderID, live, stuck}) {
+		t.Fatalf("proposal %v, %v; want it back", isr, ok)
+	}
+}
