@@ -13,6 +13,7 @@ import (
 
 	"github.com/gregor-log/gregor/internal/config"
 	"github.com/gregor-log/gregor/internal/metadata"
+	"github.com/gregor-log/gregor/internal/replication"
 	"github.com/gregor-log/gregor/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -63,6 +64,9 @@ type Broker struct {
 	// cluster is the replication state of a multi-node cluster
 	// (cluster.go); nil on a single node.
 	cluster *clusterState
+	// quotas are the replication quotas (cluster_throttle.go), set when
+	// the broker is built: fetch handlers read them without controlMu.
+	quotas *replicationQuotas
 	controlState
 	dataState
 	groupState
@@ -99,7 +103,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Broker, erro
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{log: logger.With("node", cfg.NodeID)}
+	b := &Broker{log: logger.With("node", cfg.NodeID), quotas: &replicationQuotas{leader: replication.NewThrottle()}}
 	for _, o := range opts {
 		o(b)
 	}

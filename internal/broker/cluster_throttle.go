@@ -35,12 +35,9 @@ package broker
 import (
 	"maps"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/gregor-log/gregor/internal/config"
 	"github.com/gregor-log/gregor/internal/metadata"
@@ -55,30 +52,8 @@ type replicationQuotas struct {
 	followerLists map[metadata.TopicID]string
 }
 
-// brokerQuotas holds each Broker's replicationQuotas. The leader Throttle
-// is read by fetch handlers without controlMu, so it cannot be a lazily
-// set field guarded by it (as clusterState.throttle is); a field set
-// when the broker is built would do, and a weakly keyed map does the
-// same from this file: an entry goes away with its broker
-// (runtime.AddCleanup), so the map is bounded by the live brokers of the
-// process.
-var brokerQuotas sync.Map // weak.Pointer[Broker] → *replicationQuotas
-
-// quotas is this broker's replicationQuotas, created on first use.
-func (b *Broker) quotas() *replicationQuotas {
-	key := weak.Make(b)
-	if q, ok := brokerQuotas.Load(key); ok {
-		return q.(*replicationQuotas)
-	}
-	q, loaded := brokerQuotas.LoadOrStore(key, &replicationQuotas{leader: replication.NewThrottle()})
-	if !loaded {
-		runtime.AddCleanup(b, func(k weak.Pointer[Broker]) { brokerQuotas.Delete(k) }, key)
-	}
-	return q.(*replicationQuotas)
-}
-
 // leaderThrottle is this broker's leader-side Throttle.
-func (b *Broker) leaderThrottle() *replication.Throttle { return b.quotas().leader }
+func (b *Broker) leaderThrottle() *replication.Throttle { return b.quotas.leader }
 
 // replicationRate is a replication quota's rate (bytes per second) with
 // its dynamic layers (node, cluster default, static); math.MaxInt64: no
@@ -130,7 +105,7 @@ func followerThrottled(mt *metadata.Topic, mp metadata.Partition, self int32) bo
 // not called again for it. (AddingReplicas changes do move the partition
 // epoch, and follow marks them.) The caller holds controlMu.
 func (b *Broker) markFollowerThrottlesLocked(img *metadata.Image) {
-	q := b.quotas()
+	q := b.quotas
 	lists := map[metadata.TopicID]string{}
 	for _, mt := range img.Topics() {
 		if v := mt.Configs[config.FollowerThrottledReplicas]; v != "" {

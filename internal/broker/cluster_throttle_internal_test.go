@@ -21,7 +21,7 @@ import (
 func (b *Broker) AppliedFollowerThrottleList(id metadata.TopicID) string {
 	b.controlMu.Lock()
 	defer b.controlMu.Unlock()
-	return b.quotas().followerLists[id]
+	return b.quotas.followerLists[id]
 }
 
 // A follower copies a partition throttled when it is one of the adding
