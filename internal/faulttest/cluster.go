@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -387,19 +388,23 @@ func (c *Cluster) StallNode(id int32) {
 }
 
 // Heal restores every link to and from node id, whatever its fault (cut,
-// delayed or stalled).
+// delayed or stalled), except the links to a node that is itself still
+// cut off (isolated, severed or stalled): that node's fault stays whole
+// until its own Heal, so overlapping faults (TestChaos) do not undo each
+// other.
 func (c *Cluster) Heal(id int32) {
+	c.mu.Lock()
+	delete(c.mu.cutOff, id)
+	struck := maps.Clone(c.mu.cutOff)
+	c.mu.Unlock()
 	for from, tos := range c.links {
 		for to, pair := range tos {
-			if from == id || to == id {
+			if (from == id && !struck[to]) || (to == id && !struck[from]) {
 				pair[0].Heal()
 				pair[1].Heal()
 			}
 		}
 	}
-	c.mu.Lock()
-	delete(c.mu.cutOff, id)
-	c.mu.Unlock()
 	c.note(fmt.Sprintf("node %d healed", id))
 }
 
