@@ -217,34 +217,51 @@ func TestPartitionIsolatesLeader(t *testing.T) {
 }
 
 func isolateLeader(t *testing.T, kind victimKind) {
+	leaderLosesLinks(t, kind, linkLoss{strike: (*Cluster).Isolate, state: "isolated", heal: "after the heal"})
+}
+
+// linkLoss is how a leader loses its links in leaderLosesLinks: strike
+// applies the fault to the victim, state names it in messages ("the
+// isolated leader"), heal names the moment after Heal.
+type linkLoss struct {
+	strike      func(c *Cluster, victim int32)
+	state, heal string
+}
+
+// leaderLosesLinks strikes a partition leader's links with loss while a
+// producer writes through the rest of the cluster: raw acks=all produces
+// straight to it, before and after the majority elects a new leader, must
+// never be acknowledged; after the heal it rejoins, and none of what it
+// appended alone survives.
+func leaderLosesLinks(t *testing.T, kind victimKind, loss linkLoss) {
 	c, p, r := startLoaded(t)
 	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
 	victim, led := pickVictim(t, c, before, kind)
 	topicID := topicIDOf(t, c, victim)
 
-	c.Isolate(victim)
-	// Straight to the isolated leader, which still believes it leads.
+	loss.strike(c, victim)
+	// Straight to the struck leader, which still believes it leads.
 	var sent []string
-	produceIsolated := func(i int) {
-		value := fmt.Sprintf("isolated-%d", i)
+	produceStruck := func(i int) {
+		value := fmt.Sprintf("%s-%d", loss.state, i)
 		sent = append(sent, value)
 		if err := rawProduce(c, victim, topicID, led, value); err == nil {
-			t.Fatalf("the isolated node %d acknowledged an acks=all write (%s)", victim, value)
+			t.Fatalf("the %s node %d acknowledged an acks=all write (%s)", loss.state, victim, value)
 		} else {
-			t.Logf("the isolated node %d refused %s: %v", victim, value, err)
+			t.Logf("the %s node %d refused %s: %v", loss.state, victim, value, err)
 		}
 	}
-	produceIsolated(0)
+	produceStruck(0)
 
-	failedOver(t, c, p, before, victim, "through the majority, the leader isolated")
-	produceIsolated(1) // after the majority moved on, still no acknowledgement
+	failedOver(t, c, p, before, victim, "through the majority, the leader "+loss.state)
+	produceStruck(1) // after the majority moved on, still no acknowledgement
 
 	c.Heal(victim)
-	rejoined(c, p, victim, "after the heal")
+	rejoined(c, p, victim, loss.heal)
 	replicas := verify(t, c, p, r)
 	for _, s := range replicas[led] {
 		if slices.Contains(sent, s.Value) {
-			t.Fatalf("%q, appended by the isolated leader and never acknowledged, survived at offset %d", s.Value, s.Offset)
+			t.Fatalf("%q, appended by the %s leader and never acknowledged, survived at offset %d", s.Value, loss.state, s.Offset)
 		}
 	}
 }

@@ -84,34 +84,5 @@ func TestStalledLeaderLinks(t *testing.T) {
 }
 
 func stallLeader(t *testing.T, kind victimKind) {
-	c, p, r := startLoaded(t)
-	before := c.WaitPartitions(10*time.Second, topic, "a leader for every partition", FullISR)
-	victim, led := pickVictim(t, c, before, kind)
-	topicID := topicIDOf(t, c, victim)
-
-	c.StallNode(victim)
-	// Straight to the stalled leader, which still believes it leads.
-	var sent []string
-	produceStalled := func(i int) {
-		value := fmt.Sprintf("stalled-%d", i)
-		sent = append(sent, value)
-		if err := rawProduce(c, victim, topicID, led, value); err == nil {
-			t.Fatalf("node %d, its links stalled, acknowledged an acks=all write (%s)", victim, value)
-		} else {
-			t.Logf("node %d, its links stalled, refused %s: %v", victim, value, err)
-		}
-	}
-	produceStalled(0)
-
-	failedOver(t, c, p, before, victim, "through the majority, the leader's links stalled")
-	produceStalled(1) // after the majority moved on, still no acknowledgement
-
-	c.Heal(victim)
-	rejoined(c, p, victim, "after the stall healed")
-	replicas := verify(t, c, p, r)
-	for _, s := range replicas[led] {
-		if slices.Contains(sent, s.Value) {
-			t.Fatalf("%q, appended by the stalled leader and never acknowledged, survived at offset %d", s.Value, s.Offset)
-		}
-	}
+	leaderLosesLinks(t, kind, linkLoss{strike: (*Cluster).StallNode, state: "stalled", heal: "after the stall healed"})
 }
