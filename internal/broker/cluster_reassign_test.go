@@ -93,6 +93,25 @@ func segmentsOf(n *clustertest.Node, topic string) []byte {
 	return all
 }
 
+// ackedProducer returns a function that produces records from..to-1
+// (numbered values padded with pad) to topic with acks=all, one at a time,
+// and the map of acknowledged offsets to values it fills.
+func ackedProducer(ctx context.Context, t *testing.T, c *clustertest.Cluster, topic, pad string) (func(from, to int), map[int64]string) {
+	acked := map[int64]string{}
+	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
+	return func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			v := fmt.Sprintf("record-%d-%s", i, strings.Repeat(pad, 100))
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
+			if err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+			acked[r.Offset] = v
+		}
+	}, acked
+}
+
 // A partition moves from brokers {1,2,3} to {2,3,4} under acks=all
 // produces, with kadm as the operator's tool. The copy to 4 is throttled
 // (follower.replication.throttled.rate) to a crawl, so the reassignment
@@ -108,19 +127,7 @@ func TestClusterReassignment(t *testing.T) {
 	const topic = "moving"
 	createAssigned(t, c, topic, 1, 2, 3)
 
-	acked := map[int64]string{}
-	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
-	produce := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			v := fmt.Sprintf("record-%d-%s", i, strings.Repeat("x", 100))
-			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
-			if err != nil {
-				t.Fatalf("produce %d: %v", i, err)
-			}
-			acked[r.Offset] = v
-		}
-	}
+	produce, acked := ackedProducer(ctx, t, c, topic, "x")
 	produce(0, 100)
 
 	// One byte per second: node 4 gets one batch, then owes the bucket

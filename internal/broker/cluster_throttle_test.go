@@ -66,19 +66,7 @@ func TestClusterLeaderThrottle(t *testing.T) {
 	const topic = "leader-throttled"
 	createAssigned(t, c, topic, 1, 2, 3)
 
-	acked := map[int64]string{}
-	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100))
-	produce := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			v := fmt.Sprintf("record-%d-%s", i, strings.Repeat("y", 100))
-			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
-			if err != nil {
-				t.Fatalf("produce %d: %v", i, err)
-			}
-			acked[r.Offset] = v
-		}
-	}
+	produce, acked := ackedProducer(ctx, t, c, topic, "y")
 	produce(0, 100)
 
 	// One byte per second on the leader: node 4 gets one batch, then the
