@@ -26,6 +26,7 @@ func (a *app) clusterCommand() *cobra.Command {
 		"  gregor cluster info\n  gregor cluster health",
 		a.clusterInfoCommand(),
 		a.clusterHealthCommand(),
+		a.clusterQuorumCommand(),
 		a.clusterUnregisterCommand(),
 		config,
 	)
